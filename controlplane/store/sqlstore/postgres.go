@@ -1,0 +1,45 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+func openPostgres(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: postgres url: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: postgres: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("sqlstore: postgres: %w", err)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	return &Store{
+		d: dialect{
+			name:   "postgres",
+			rebind: func(q string) string { return q },
+			isUnique: func(err error) bool {
+				var pe *pgconn.PgError
+				return errors.As(err, &pe) && pe.Code == "23505"
+			},
+			lockMigrations: `SELECT pg_advisory_xact_lock(7295019)`,
+		},
+		w: db,
+		r: db,
+		close: func() error {
+			err := db.Close()
+			pool.Close()
+			return err
+		},
+	}, nil
+}

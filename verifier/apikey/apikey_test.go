@@ -1,0 +1,138 @@
+package apikey
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestGenerateParse(t *testing.T) {
+	for _, tc := range []struct{ name, prefix, env string }{
+		{"default live", "kp", "live"},
+		{"test env", "kp", "test"},
+		{"long prefix", "acmeprod1234", "live"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key, err := Generate(tc.prefix, tc.env, rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, err := Parse(key)
+			if err != nil {
+				t.Fatalf("Parse(%q): %v", key, err)
+			}
+			if k.Prefix != tc.prefix || k.Env != tc.env {
+				t.Fatalf("got %+v", k)
+			}
+			if want := tc.prefix + "_" + tc.env + "_"; !strings.HasPrefix(key, want) || len(key) != len(want)+SecretLen+ChecksumLen {
+				t.Fatalf("bad shape %q", key)
+			}
+			if dp := DisplayPrefix(key); dp != key[:len(tc.prefix)+len(tc.env)+2+DisplaySecretChars] {
+				t.Fatalf("display prefix %q", dp)
+			}
+		})
+	}
+}
+
+func TestGenerateRejectsBadParts(t *testing.T) {
+	for _, tc := range []struct{ name, prefix, env string }{
+		{"underscore prefix", "k_p", "live"},
+		{"upper prefix", "KP", "live"},
+		{"one char prefix", "k", "live"},
+		{"digit first", "1kp", "live"},
+		{"too long", "abcdefghijklm", "live"},
+		{"bad env", "kp", "prod"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Generate(tc.prefix, tc.env, rand.Reader); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	good, _ := Generate("kp", "live", bytes.NewReader(bytes.Repeat([]byte{7, 200, 33}, 100)))
+	flip := []byte(good)
+	flip[10] ^= 1 // still base62, but the checksum no longer matches
+	for _, tc := range []struct {
+		name, in string
+		want     error
+	}{
+		{"empty", "", ErrMalformed},
+		{"random", "hello world", ErrMalformed},
+		{"typo in secret", string(flip), ErrChecksum},
+		{"typo in checksum", good[:len(good)-1] + "x", ErrChecksum},
+		{"missing char", good[:len(good)-1], ErrMalformed},
+		{"extra char", good + "a", ErrMalformed},
+		{"bad env", strings.Replace(good, "_live_", "_prod_", 1), ErrMalformed},
+		{"non base62", good[:20] + "-" + good[21:], ErrMalformed},
+		{"no separators", strings.ReplaceAll(good, "_", ""), ErrMalformed},
+		{"wrong prefix checksum", "kq" + good[2:], ErrChecksum},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Parse(tc.in); !errors.Is(err, tc.want) {
+				t.Fatalf("Parse(%q) = %v, want %v", tc.in, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseRandomStringsAlmostNeverPass(t *testing.T) {
+	// A well-shaped string with a random checksum passes with probability 2^-32.
+	good, _ := Generate("kp", "live", rand.Reader)
+	for i := 0; i < 10000; i++ {
+		s, _ := Generate("kp", "live", rand.Reader)
+		forged := s[:len(s)-ChecksumLen] + good[len(good)-ChecksumLen:]
+		if _, err := Parse(forged); err == nil && forged != good {
+			t.Fatalf("forged key %q passed", forged)
+		}
+	}
+}
+
+func TestParseAllocatesNothing(t *testing.T) {
+	key, _ := Generate("kp", "live", rand.Reader)
+	if n := testing.AllocsPerRun(100, func() { _, _ = Parse(key) }); n != 0 {
+		t.Fatalf("Parse allocates %v times", n)
+	}
+}
+
+func TestIDIsStableAndPublic(t *testing.T) {
+	key, _ := Generate("kp", "live", rand.Reader)
+	h := Hash(key)
+	id := ID(h)
+	if len(id) != IDLen || !strings.HasPrefix(id, "key_") {
+		t.Fatalf("id %q", id)
+	}
+	if id != ID(Hash(key)) {
+		t.Fatal("id not stable")
+	}
+	var other [32]byte
+	copy(other[:16], h[:16]) // same lookup half, different id half
+	if ID(other) == id {
+		t.Fatal("id must depend on the second half of the hash only")
+	}
+	copy(other[16:], h[16:])
+	other[0] ^= 0xff
+	if ID(other) != id {
+		t.Fatal("id must not depend on the lookup half")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	good, _ := Generate("kp", "live", rand.Reader)
+	for _, s := range []string{good, "", "kp_live_", good[:30], strings.ToUpper(good)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := Parse(s)
+		if err != nil {
+			return
+		}
+		if !ValidPrefix(k.Prefix) || !ValidEnv(k.Env) || len(s) > MaxLen {
+			t.Fatalf("accepted %q as %+v", s, k)
+		}
+	})
+}
