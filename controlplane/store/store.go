@@ -43,6 +43,8 @@ type Keys interface {
 	// the name, and ErrKeyLimitReached when the workspace holds its maximum of active keys.
 	CreateKey(ctx context.Context, k Key) (Key, error)
 	GetKey(ctx context.Context, workspaceID, id string) (Key, error)
+	// GetKeyByID finds a key in any workspace: for the admin, who belongs to none.
+	GetKeyByID(ctx context.Context, id string) (Key, error)
 	// GetKeyByHash finds a key in any state (revoked included) by the SHA-256 of the full key.
 	GetKeyByHash(ctx context.Context, hash []byte) (Key, error)
 	// GetActiveKeyByName finds the workspace's active key with that name.

@@ -72,6 +72,11 @@ func (s *Store) GetKey(ctx context.Context, workspaceID, id string) (store.Key, 
 	return s.getKey(ctx, s.r, `workspace_id = $1 AND id = $2`, workspaceID, id)
 }
 
+// GetKeyByID finds a key of any workspace by id.
+func (s *Store) GetKeyByID(ctx context.Context, id string) (store.Key, error) {
+	return s.getKey(ctx, s.r, `id = $1`, id)
+}
+
 // GetKeyByHash finds a key in any state by its hash.
 func (s *Store) GetKeyByHash(ctx context.Context, hash []byte) (store.Key, error) {
 	return s.getKey(ctx, s.r, `hash = $1`, hash)

@@ -130,6 +130,7 @@ func testCreateGet(t *testing.T, f *fixture) {
 		func() (store.Key, error) { return k, nil },
 		func() (store.Key, error) { return f.s.GetKey(f.ctx, "ws_a", in.ID) },
 		func() (store.Key, error) { return f.s.GetKeyByHash(f.ctx, in.Hash) },
+		func() (store.Key, error) { return f.s.GetKeyByID(f.ctx, in.ID) },
 		func() (store.Key, error) { return f.s.GetActiveKeyByName(f.ctx, "ws_a", "prod") },
 	} {
 		g, err := got()
@@ -144,6 +145,8 @@ func testCreateGet(t *testing.T, f *fixture) {
 		}
 	}
 	_, err = f.s.GetKeyByHash(f.ctx, []byte("nope"))
+	wantErr(t, err, store.ErrNotFound)
+	_, err = f.s.GetKeyByID(f.ctx, "key_missing")
 	wantErr(t, err, store.ErrNotFound)
 }
 
