@@ -44,20 +44,24 @@ type lockedBuffer struct {
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *lockedBuffer) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // env is one control plane on real HTTP over one store.
 type env struct {
-	t     *testing.T
-	url   string
-	clock *fakeClock
-	logs  *lockedBuffer
-	admin *client.Client
-	ws    apiv1.Workspace
+	t      testing.TB
+	url    string
+	clock  *fakeClock
+	logs   *lockedBuffer
+	admin  *client.Client
+	ws     apiv1.Workspace
 	mgr    *client.Client // a key of ws with keys:manage
 	mgrKey string
-	keys  []string       // every full key handed out, to look for in logs
+	keys   []string // every full key handed out, to look for in logs
 }
 
 func backends() map[string]func(t *testing.T) string {
@@ -67,7 +71,9 @@ func backends() map[string]func(t *testing.T) string {
 	}
 }
 
-func newEnv(t *testing.T, dsn string) *env {
+func newEnv(t *testing.T, dsn string) *env { return newEnvTB(t, dsn) }
+
+func newEnvTB(t testing.TB, dsn string) *env {
 	t.Helper()
 	st, err := sqlstore.Open(context.Background(), dsn)
 	if err != nil {

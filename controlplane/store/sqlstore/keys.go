@@ -19,20 +19,14 @@ const keyColumns = `id, workspace_id, hash, prefix, name, type, environment, sco
 
 // CreateKey stores k after checking the workspace's key limit under the workspace lock.
 func (s *Store) CreateKey(ctx context.Context, k store.Key) (store.Key, error) {
+	k.Scopes, k.Restrictions = nonNil(k.Scopes), normRestrictions(k.Restrictions)
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		seq, keyLimit, err := bump(ctx, s, tx, k.WorkspaceID, 1)
-		if err != nil {
-			return err
-		}
-		var active int
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT count(*) FROM api_keys
-			WHERE workspace_id = $1 AND revoked_at IS NULL AND replaced_by IS NULL`), k.WorkspaceID).Scan(&active); err != nil {
-			return err
-		}
-		if active >= keyLimit {
-			return fmt.Errorf("workspace %s holds %d keys: %w", k.WorkspaceID, active, store.ErrKeyLimitReached)
-		}
+		// Insert first: a duplicate name fails here without ever taking the workspace lock.
 		if err := s.insertKey(ctx, tx, k); err != nil {
+			return err
+		}
+		seq, err := bump(ctx, s, tx, k.WorkspaceID, 1, 1)
+		if err != nil {
 			return err
 		}
 		return s.logChange(ctx, tx, store.Change{WorkspaceID: k.WorkspaceID, Seq: seq, Kind: store.ChangeCreate, KeyID: k.ID, KeyHash: k.Hash, At: k.CreatedAt})
@@ -40,7 +34,7 @@ func (s *Store) CreateKey(ctx context.Context, k store.Key) (store.Key, error) {
 	if err != nil {
 		return store.Key{}, fmt.Errorf("create key: %w", err)
 	}
-	return s.GetKey(ctx, k.WorkspaceID, k.ID)
+	return k, nil
 }
 
 func (s *Store) insertKey(ctx context.Context, tx *sql.Tx, k store.Key) error {
@@ -58,6 +52,9 @@ func (s *Store) insertKey(ctx context.Context, tx *sql.Tx, k store.Key) error {
 		k.ID, k.WorkspaceID, k.Hash, k.Prefix, k.Name, k.Type, k.Environment, scopes, k.ExternalID, nullText(k.Metadata),
 		restr, limit, window, k.Enabled, nullMicros(k.ExpiresAt), micros(k.CreatedAt), micros(k.UpdatedAt),
 		nullMicros(k.LastRotatedAt), nullMicros(k.RevokedAt), sql.NullString{String: k.ReplacedBy, Valid: k.ReplacedBy != ""})
+	if err != nil && s.d.isForeignKey(err) {
+		return fmt.Errorf("workspace %s: %w", k.WorkspaceID, store.ErrNotFound)
+	}
 	return s.constraint(err, fmt.Errorf("name %q: %w", k.Name, store.ErrDuplicateName))
 }
 
@@ -150,7 +147,7 @@ func (s *Store) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, e
 // UpdateKey applies u to an unrevoked key and logs the change.
 func (s *Store) UpdateKey(ctx context.Context, workspaceID, id string, u store.KeyUpdate) (store.Key, error) {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		seq, _, err := bump(ctx, s, tx, workspaceID, 1)
+		seq, err := bump(ctx, s, tx, workspaceID, 1, 0)
 		if err != nil {
 			return err
 		}
@@ -224,7 +221,10 @@ func applyUpdate(k *store.Key, u store.KeyUpdate) {
 // RevokeKey revokes a key once; later calls report store.ErrAlreadyRevoked and write nothing.
 func (s *Store) RevokeKey(ctx context.Context, workspaceID, id string, at time.Time) (store.Key, error) {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		seq, _, err := bump(ctx, s, tx, workspaceID, 1)
+		// Every mutation of an existing key takes the workspace lock before the key's, so they
+		// never deadlock, and concurrent revokes queue here: the first revokes, the rest find the
+		// key revoked and write nothing.
+		seq, err := bump(ctx, s, tx, workspaceID, 1, 0)
 		if err != nil {
 			return err
 		}
@@ -238,23 +238,30 @@ func (s *Store) RevokeKey(ctx context.Context, workspaceID, id string, at time.T
 		if _, err := tx.ExecContext(ctx, s.q(`UPDATE api_keys SET revoked_at = $1, updated_at = $1 WHERE id = $2`), micros(at), id); err != nil {
 			return err
 		}
+		if k.Active() {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE workspaces SET active_keys = active_keys - 1 WHERE id = $1`), workspaceID); err != nil {
+				return err
+			}
+		}
 		return s.logChange(ctx, tx, store.Change{WorkspaceID: workspaceID, Seq: seq, Kind: store.ChangeRevoke, KeyID: id, KeyHash: k.Hash, At: at})
 	})
 	k, gerr := s.GetKey(ctx, workspaceID, id)
-	if err != nil {
-		if errors.Is(err, store.ErrAlreadyRevoked) && gerr == nil {
-			return k, fmt.Errorf("revoke key %s: %w", id, err)
-		}
-		return store.Key{}, fmt.Errorf("revoke key: %w", err)
+	switch {
+	case err == nil:
+		return k, gerr
+	case errors.Is(err, store.ErrAlreadyRevoked) && gerr != nil:
+		return store.Key{}, fmt.Errorf("revoke key: %w", gerr)
+	case errors.Is(err, store.ErrAlreadyRevoked):
+		return k, fmt.Errorf("revoke key %s: %w", id, err)
 	}
-	return k, gerr
+	return store.Key{}, fmt.Errorf("revoke key: %w", err)
 }
 
 // RotateKey replaces oldID with next; see store.Keys.
 func (s *Store) RotateKey(ctx context.Context, workspaceID, oldID string, next store.Key, oldUntil time.Time) (store.Key, store.Key, error) {
 	at := next.CreatedAt
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		seq, _, err := bump(ctx, s, tx, workspaceID, 2)
+		seq, err := bump(ctx, s, tx, workspaceID, 2, 0) // the successor replaces the old key in the count
 		if err != nil {
 			return err
 		}

@@ -28,6 +28,10 @@ func openPostgres(ctx context.Context, url string) (*Store, error) {
 		d: dialect{
 			name:   "postgres",
 			rebind: func(q string) string { return q },
+			isForeignKey: func(err error) bool {
+				var pe *pgconn.PgError
+				return errors.As(err, &pe) && pe.Code == "23503"
+			},
 			isUnique: func(err error) bool {
 				var pe *pgconn.PgError
 				return errors.As(err, &pe) && pe.Code == "23505"

@@ -42,6 +42,10 @@ func openSQLite(path string) (*Store, error) {
 			name: "sqlite",
 			// SQLite numbers parameters ?1, ?2 ...; the queries never hold '$' in literals.
 			rebind: func(q string) string { return strings.ReplaceAll(q, "$", "?") },
+			isForeignKey: func(err error) bool {
+				var se *sqlite.Error
+				return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+			},
 			isUnique: func(err error) bool {
 				var se *sqlite.Error
 				return errors.As(err, &se) &&

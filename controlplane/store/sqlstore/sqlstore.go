@@ -19,6 +19,7 @@ type dialect struct {
 	name           string
 	rebind         func(string) string // from $1 placeholders to the driver's
 	isUnique       func(error) bool    // a unique-constraint violation
+	isForeignKey   func(error) bool    // a foreign-key violation
 	lockMigrations string              // statement that serializes migrations across replicas
 }
 
@@ -82,14 +83,21 @@ func (s *Store) constraint(err, unique error) error {
 	return err
 }
 
-// bump advances the workspace's version by n under its row lock and returns the new version and
-// the key limit. Every mutation calls it first: the lock orders a workspace's changes, so sequence
-// numbers are gap-free in commit order, and it makes the key-limit check race-free.
-func bump(ctx context.Context, s *Store, tx *sql.Tx, workspaceID string, n int) (version int64, keyLimit int, err error) {
-	err = tx.QueryRowContext(ctx, s.q(`UPDATE workspaces SET version = version + $1 WHERE id = $2 RETURNING version, key_limit`),
-		n, workspaceID).Scan(&version, &keyLimit)
+// bump advances the workspace's version by n and its count of active keys by delta, under the
+// workspace's row lock, and returns the new version. Every mutation calls it: the lock orders a
+// workspace's changes, so sequence numbers are gap-free in commit order, and a positive delta
+// that would pass the key limit changes nothing and fails with store.ErrKeyLimitReached.
+// Mutations call it as late as they can, so the lock is held briefly.
+func bump(ctx context.Context, s *Store, tx *sql.Tx, workspaceID string, n, delta int) (int64, error) {
+	var version int64
+	err := tx.QueryRowContext(ctx, s.q(`UPDATE workspaces SET version = version + $1, active_keys = active_keys + $2
+		WHERE id = $3 AND ($2 <= 0 OR active_keys + $2 <= key_limit) RETURNING version`), n, delta, workspaceID).Scan(&version)
 	if errors.Is(err, sql.ErrNoRows) {
-		err = fmt.Errorf("workspace %s: %w", workspaceID, store.ErrNotFound)
+		var limit int
+		if tx.QueryRowContext(ctx, s.q(`SELECT key_limit FROM workspaces WHERE id = $1`), workspaceID).Scan(&limit) == nil {
+			return 0, fmt.Errorf("workspace %s holds its limit of %d keys: %w", workspaceID, limit, store.ErrKeyLimitReached)
+		}
+		return 0, fmt.Errorf("workspace %s: %w", workspaceID, store.ErrNotFound)
 	}
-	return version, keyLimit, err
+	return version, err
 }

@@ -9,6 +9,9 @@ CREATE TABLE workspaces (
     -- version is the sequence number of the newest change; bumping it takes the row lock that
     -- orders a workspace's changes and guards its key limit.
     version             BIGINT NOT NULL DEFAULT 0,
+    -- active_keys counts keys neither revoked nor replaced, kept in step by every mutation so the
+    -- key limit is checked in the same statement that takes the lock, without a count(*).
+    active_keys         INTEGER NOT NULL DEFAULT 0,
     created_at          BIGINT NOT NULL
 );
 
