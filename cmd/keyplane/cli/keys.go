@@ -17,8 +17,8 @@ import (
 // keyFlags are the flags of `keys create` and `keys update`.
 type keyFlags struct {
 	name, workspace, scopes, typ, env, externalID, expiresAt, rateLimit string
-	expiresIn                                                          time.Duration
-	enable, disable, noExpiry                                          bool
+	expiresIn                                                           time.Duration
+	enable, disable, noExpiry                                           bool
 }
 
 func keys(args []string, out io.Writer) error {
