@@ -66,6 +66,11 @@ type Changes interface {
 	ListChanges(ctx context.Context, workspaceID string, after int64, limit int) ([]Change, error)
 	// LatestVersion is the sequence number of the workspace's newest change (0 for none).
 	LatestVersion(ctx context.Context, workspaceID string) (int64, error)
+	// Watch registers fn to be called after each committed change, with the workspace and its
+	// new version, including changes committed by other replicas sharing the database. A call
+	// with workspace "" and version 0 means notices may have been missed: re-read everything.
+	// fn must not block.
+	Watch(fn func(workspaceID string, version int64))
 }
 
 // Workspace is a tenant.

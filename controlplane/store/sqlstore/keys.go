@@ -20,13 +20,14 @@ const keyColumns = `id, workspace_id, hash, prefix, name, type, environment, sco
 // CreateKey stores k after checking the workspace's key limit under the workspace lock.
 func (s *Store) CreateKey(ctx context.Context, k store.Key) (store.Key, error) {
 	k.Scopes, k.Restrictions = nonNil(k.Scopes), normRestrictions(k.Restrictions)
+	var seq int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		// Insert first: a duplicate name fails here without ever taking the workspace lock.
 		if err := s.insertKey(ctx, tx, k); err != nil {
 			return err
 		}
-		seq, err := bump(ctx, s, tx, k.WorkspaceID, 1, 1)
-		if err != nil {
+		var err error
+		if seq, err = bump(ctx, s, tx, k.WorkspaceID, 1, 1); err != nil {
 			return err
 		}
 		return s.logChange(ctx, tx, store.Change{WorkspaceID: k.WorkspaceID, Seq: seq, Kind: store.ChangeCreate, KeyID: k.ID, KeyHash: k.Hash, At: k.CreatedAt})
@@ -34,6 +35,7 @@ func (s *Store) CreateKey(ctx context.Context, k store.Key) (store.Key, error) {
 	if err != nil {
 		return store.Key{}, fmt.Errorf("create key: %w", err)
 	}
+	s.committed(k.WorkspaceID, seq)
 	return k, nil
 }
 
@@ -146,8 +148,10 @@ func (s *Store) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, e
 
 // UpdateKey applies u to an unrevoked key and logs the change.
 func (s *Store) UpdateKey(ctx context.Context, workspaceID, id string, u store.KeyUpdate) (store.Key, error) {
+	var seq int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		seq, err := bump(ctx, s, tx, workspaceID, 1, 0)
+		var err error
+		seq, err = bump(ctx, s, tx, workspaceID, 1, 0)
 		if err != nil {
 			return err
 		}
@@ -181,6 +185,7 @@ func (s *Store) UpdateKey(ctx context.Context, workspaceID, id string, u store.K
 	if err != nil {
 		return store.Key{}, fmt.Errorf("update key: %w", err)
 	}
+	s.committed(workspaceID, seq)
 	return s.GetKey(ctx, workspaceID, id)
 }
 
@@ -220,11 +225,13 @@ func applyUpdate(k *store.Key, u store.KeyUpdate) {
 
 // RevokeKey revokes a key once; later calls report store.ErrAlreadyRevoked and write nothing.
 func (s *Store) RevokeKey(ctx context.Context, workspaceID, id string, at time.Time) (store.Key, error) {
+	var seq int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		// Every mutation of an existing key takes the workspace lock before the key's, so they
 		// never deadlock, and concurrent revokes queue here: the first revokes, the rest find the
 		// key revoked and write nothing.
-		seq, err := bump(ctx, s, tx, workspaceID, 1, 0)
+		var err error
+		seq, err = bump(ctx, s, tx, workspaceID, 1, 0)
 		if err != nil {
 			return err
 		}
@@ -248,6 +255,7 @@ func (s *Store) RevokeKey(ctx context.Context, workspaceID, id string, at time.T
 	k, gerr := s.GetKey(ctx, workspaceID, id)
 	switch {
 	case err == nil:
+		s.committed(workspaceID, seq)
 		return k, gerr
 	case errors.Is(err, store.ErrAlreadyRevoked) && gerr != nil:
 		return store.Key{}, fmt.Errorf("revoke key: %w", gerr)
@@ -260,8 +268,10 @@ func (s *Store) RevokeKey(ctx context.Context, workspaceID, id string, at time.T
 // RotateKey replaces oldID with next; see store.Keys.
 func (s *Store) RotateKey(ctx context.Context, workspaceID, oldID string, next store.Key, oldUntil time.Time) (store.Key, store.Key, error) {
 	at := next.CreatedAt
+	var seq int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		seq, err := bump(ctx, s, tx, workspaceID, 2, 0) // the successor replaces the old key in the count
+		var err error
+		seq, err = bump(ctx, s, tx, workspaceID, 2, 0) // the successor replaces the old key in the count
 		if err != nil {
 			return err
 		}
@@ -297,6 +307,7 @@ func (s *Store) RotateKey(ctx context.Context, workspaceID, oldID string, next s
 	if err != nil {
 		return store.Key{}, store.Key{}, fmt.Errorf("rotate key: %w", err)
 	}
+	s.committed(workspaceID, seq)
 	old, err := s.GetKey(ctx, workspaceID, oldID)
 	if err != nil {
 		return store.Key{}, store.Key{}, err

@@ -70,17 +70,21 @@ func (s *Store) apply(ctx context.Context, version int, name, body string) error
 }
 
 // splitStatements cuts a migration at semicolons that end a line; migrations keep semicolons out
-// of string literals.
+// of string literals, except inside $fn$-quoted function bodies, which stay whole.
 func splitStatements(body string) []string {
 	var out []string
 	var cur strings.Builder
+	inBody := false
 	for _, line := range strings.Split(body, "\n") {
 		if t := strings.TrimSpace(line); t == "" || strings.HasPrefix(t, "--") {
 			continue
 		}
 		cur.WriteString(line)
 		cur.WriteByte('\n')
-		if strings.HasSuffix(strings.TrimSpace(line), ";") {
+		if strings.Count(line, "$fn$")%2 == 1 {
+			inBody = !inBody
+		}
+		if !inBody && strings.HasSuffix(strings.TrimSpace(line), ";") {
 			out = append(out, strings.TrimSpace(cur.String()))
 			cur.Reset()
 		}

@@ -24,7 +24,9 @@ func openPostgres(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("sqlstore: postgres: %w", err)
 	}
 	db := stdlib.OpenDBFromPool(pool)
-	return &Store{
+	lctx, stopListen := context.WithCancel(context.Background())
+	listened := make(chan struct{})
+	s := &Store{
 		d: dialect{
 			name:   "postgres",
 			rebind: func(q string) string { return q },
@@ -41,9 +43,16 @@ func openPostgres(ctx context.Context, url string) (*Store, error) {
 		w: db,
 		r: db,
 		close: func() error {
+			stopListen()
+			<-listened
 			err := db.Close()
 			pool.Close()
 			return err
 		},
-	}, nil
+	}
+	go func() {
+		defer close(listened)
+		s.listen(lctx, cfg.ConnConfig)
+	}()
+	return s, nil
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/keyplane/keyplane/controlplane/store"
 )
@@ -29,6 +30,9 @@ type Store struct {
 	w     *sql.DB // writes (SQLite allows one writer: a pool of one connection)
 	r     *sql.DB // reads (the same pool as w on PostgreSQL)
 	close func() error
+
+	watchMu  sync.Mutex
+	watchers []func(workspaceID string, version int64)
 }
 
 // Open connects to url and applies pending migrations. A url starting with postgres:// or

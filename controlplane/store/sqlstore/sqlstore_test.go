@@ -2,9 +2,11 @@ package sqlstore_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/keyplane/keyplane/controlplane/store"
 	"github.com/keyplane/keyplane/controlplane/store/sqlstore"
@@ -60,5 +62,39 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 				t.Fatalf("dialect %s", s.Dialect())
 			}
 		})
+	}
+}
+
+// TestPostgresReplicasWake checks that a change committed through one replica's store wakes the
+// watchers of another replica on the same database (LISTEN/NOTIFY).
+func TestPostgresReplicasWake(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	a, b := open(t, dsn), open(t, dsn)
+	defer a.Close()
+	defer b.Close()
+	ctx := context.Background()
+	if _, err := a.CreateWorkspace(ctx, store.Workspace{ID: "ws_1", Name: "one", KeyPrefix: "kp", KeyLimit: 10}); err != nil {
+		t.Fatal(err)
+	}
+	woke := storetest.WaitForVersion(b, "ws_1", 1)
+	// b's listener connects in the background and notices sent before it listens are lost, so
+	// keep committing changes until one wakes b.
+	deadline := time.After(5 * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		h := make([]byte, 32)
+		h[0] = byte(i)
+		if _, err := a.CreateKey(ctx, store.Key{ID: fmt.Sprint("key_", i), WorkspaceID: "ws_1", Hash: h, Name: fmt.Sprint("k", i),
+			Type: store.TypeGeneric, Environment: "live", Enabled: true}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-woke:
+			return
+		case <-deadline:
+			t.Fatal("replica b was not told of replica a's changes within 5 s")
+		case <-tick.C:
+		}
 	}
 }

@@ -36,6 +36,7 @@ func Run(t *testing.T, open Opener) {
 		{"change log", testChangeLog},
 		{"parallel creates of one name", testParallelCreate},
 		{"parallel revokes of one key", testParallelRevoke},
+		{"watch", testWatch},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
@@ -472,5 +473,37 @@ func testParallelRevoke(t *testing.T, f *fixture) {
 	}
 	if revokes != 1 {
 		t.Fatalf("change log holds %d revocations, want 1", revokes)
+	}
+}
+
+// WaitForVersion returns a channel that receives once a Watch notice for workspace reaches version.
+func WaitForVersion(s store.DataStore, workspace string, version int64) <-chan struct{} {
+	ch := make(chan struct{})
+	var once sync.Once
+	s.Watch(func(ws string, v int64) {
+		if ws == workspace && v >= version {
+			once.Do(func() { close(ch) })
+		}
+	})
+	return ch
+}
+
+func testWatch(t *testing.T, f *fixture) {
+	f.workspace(t, "a", 10)
+	created := WaitForVersion(f.s, "ws_a", 1)
+	k := f.create(t, "ws_a", "one")
+	select {
+	case <-created:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no notice of the create within 5 s")
+	}
+	revoked := WaitForVersion(f.s, "ws_a", 2)
+	if _, err := f.s.RevokeKey(f.ctx, "ws_a", k.ID, f.now); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-revoked:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no notice of the revoke within 5 s")
 	}
 }
