@@ -399,10 +399,7 @@ func BuildDelta(h Header, base *Snapshot, upserts []Key, revoked [][32]byte, s S
 		isRevoked[idx] = true
 		inc = append(inc, h16)
 	}
-	// Sort for determinism (the cascade's bits do not depend on insertion
-	// order, but false-positive lists are built in this order).
-	slices.SortFunc(inc, func(a, b [hashSize]byte) int { return bytes.Compare(a[:], b[:]) })
-	levels, err := buildCascade(inc, bt.n-len(inc), func(yield func(h *[hashSize]byte)) {
+	return finishDelta(h, t, inc, bt.n-len(inc), func(yield func(h *[hashSize]byte)) {
 		var h16 [hashSize]byte
 		for i := 0; i < bt.n; i++ {
 			if !isRevoked[i] {
@@ -410,7 +407,46 @@ func BuildDelta(h Header, base *Snapshot, upserts []Key, revoked [][32]byte, s S
 				yield(&h16)
 			}
 		}
-	})
+	}, s)
+}
+
+// BuildDeltaFrom builds a delta without the base blob, for a publisher that keeps the current key
+// set rather than every base it has served. h must name the base (BaseVersion, BaseDigest).
+// unchanged must enumerate, n times, the lookup hashes (SHA-256(key)[0:16]) of every base key
+// that is neither revoked nor upserted: the cascade is made exact over them, so none of them is
+// ever denied. revoked may hold hashes the base never had; they cost filter bits and nothing else.
+func BuildDeltaFrom(h Header, upserts []Key, revoked [][32]byte, n int, unchanged func(yield func(h *[16]byte)), s Signer) ([]byte, error) {
+	if err := checkHeader(&h, &s); err != nil {
+		return nil, err
+	}
+	if h.BaseDigest == ([32]byte{}) || h.Version <= h.BaseVersion {
+		return nil, invalid("a delta needs a base digest and a version after its base's")
+	}
+	t, err := prepareTable(upserts)
+	if err != nil {
+		return nil, err
+	}
+	inc := make([][hashSize]byte, 0, len(revoked))
+	for i := range revoked {
+		var h16 [hashSize]byte
+		copy(h16[:], revoked[i][:hashSize])
+		if _, up := t.find(h16); up {
+			return nil, invalid("a key is both upserted and revoked")
+		}
+		inc = append(inc, h16)
+	}
+	slices.SortFunc(inc, func(a, b [hashSize]byte) int { return bytes.Compare(a[:], b[:]) })
+	inc = slices.Compact(inc)
+	return finishDelta(h, t, inc, n, unchanged, s)
+}
+
+// finishDelta builds the revocation cascade (exact over inc and the nExclude hashes that
+// eachExclude yields) and assembles and signs the delta.
+func finishDelta(h Header, t *encTable, inc [][hashSize]byte, nExclude int, eachExclude func(func(*[hashSize]byte)), s Signer) ([]byte, error) {
+	// Sort for determinism (the cascade's bits do not depend on insertion
+	// order, but false-positive lists are built in this order).
+	slices.SortFunc(inc, func(a, b [hashSize]byte) int { return bytes.Compare(a[:], b[:]) })
+	levels, err := buildCascade(inc, nExclude, eachExclude)
 	if err != nil {
 		return nil, err
 	}
