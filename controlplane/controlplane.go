@@ -18,19 +18,25 @@ import (
 	"time"
 
 	"github.com/keyplane/keyplane/controlplane/api"
+	"github.com/keyplane/keyplane/controlplane/publish"
+	"github.com/keyplane/keyplane/controlplane/signing"
 	"github.com/keyplane/keyplane/controlplane/store/sqlstore"
 )
 
 // Config configures Run.
 type Config struct {
-	Addr        string       // listen address; 127.0.0.1:8080 by default
-	DataDir     string       // holds the SQLite file and the generated admin token; ./data by default
-	DatabaseURL string       // postgres://... selects PostgreSQL; empty means SQLite in DataDir
-	AdminToken  string       // the management token; generated and kept in DataDir when empty
-	KeyLimit    int          // default maximum of active keys per workspace
-	Logger      *slog.Logger // slog.Default() when nil
-	Out         io.Writer    // where the first-start banner goes (os.Stdout when nil)
-	Ready       func(addr string)
+	Addr        string // listen address; 127.0.0.1:8080 by default
+	DataDir     string // holds the SQLite file and the generated admin token; ./data by default
+	DatabaseURL string // postgres://... selects PostgreSQL; empty means SQLite in DataDir
+	AdminToken  string // the management token; generated and kept in DataDir when empty
+	// SigningKeysFile is the snapshot signing keyring (DataDir/signing-keys.json by default,
+	// created on first start); SigningKey, a base64 Ed25519 seed, replaces it when set.
+	SigningKeysFile string
+	SigningKey      string
+	KeyLimit        int          // default maximum of active keys per workspace
+	Logger          *slog.Logger // slog.Default() when nil
+	Out             io.Writer    // where the first-start banner goes (os.Stdout when nil)
+	Ready           func(addr string)
 }
 
 // AdminTokenFile is the name of the generated admin token's file in the data directory.
@@ -70,8 +76,12 @@ func Run(ctx context.Context, cfg Config) error {
 		fmt.Fprintf(cfg.Out, "\nkeyplane: generated the admin token (shown once; kept in %s, mode 0600):\n\n    %s\n\n",
 			filepath.Join(cfg.DataDir, AdminTokenFile), token)
 	}
+	keys, err := keyring(cfg)
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Handler:           api.New(api.Config{Store: st, AdminToken: token, KeyLimit: cfg.KeyLimit, Logger: cfg.Logger}),
+		Handler:           api.New(api.Config{Store: st, Keyring: keys, AdminToken: token, KeyLimit: cfg.KeyLimit, Logger: cfg.Logger}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
@@ -100,6 +110,33 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	return nil
 }
+
+// keyring returns the signing keys: a seed from the environment, or the keyring file, created
+// with one key on first start.
+func keyring(cfg Config) (publish.Keyring, error) {
+	if cfg.SigningKey != "" {
+		r, err := signing.FromSeed(cfg.SigningKey)
+		if err != nil {
+			return nil, err
+		}
+		return signing.Static{R: r}, nil
+	}
+	path := cfg.SigningKeysFile
+	if path == "" {
+		path = filepath.Join(cfg.DataDir, SigningKeysFile)
+	}
+	f, created, err := signing.OpenFile(path, rand.Reader, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	if created {
+		cfg.Logger.Info("generated a snapshot signing key", "file", path)
+	}
+	return f, nil
+}
+
+// SigningKeysFile is the default name of the signing keyring in the data directory.
+const SigningKeysFile = "signing-keys.json"
 
 // adminToken returns the configured token, else the one kept in dir, else a new one written
 // there with mode 0600. created says the token is new and must be shown to the operator.

@@ -15,6 +15,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/keyplane/keyplane/controlplane/apiv1"
+	"github.com/keyplane/keyplane/controlplane/publish"
+	"github.com/keyplane/keyplane/controlplane/signing"
 	"github.com/keyplane/keyplane/controlplane/store"
 )
 
@@ -28,12 +30,13 @@ func (systemClock) Now() time.Time { return time.Now() }
 // Config configures a Server. Store and AdminToken are required; the rest has defaults.
 type Config struct {
 	Store      store.DataStore
-	AdminToken string       // the bootstrap management token
-	KeyLimit   int          // default maximum of active keys per workspace (1000)
-	MaxBody    int64        // largest accepted request body in bytes (64 KiB)
-	Clock      Clock        // time.Now by default
-	Rand       io.Reader    // crypto/rand by default
-	Logger     *slog.Logger // slog.Default() by default
+	Keyring    publish.Keyring // snapshot signing keys; a new in-memory key when nil
+	AdminToken string          // the bootstrap management token
+	KeyLimit   int             // default maximum of active keys per workspace (1000)
+	MaxBody    int64           // largest accepted request body in bytes (64 KiB)
+	Clock      Clock           // time.Now by default
+	Rand       io.Reader       // crypto/rand by default
+	Logger     *slog.Logger    // slog.Default() by default
 }
 
 // Server serves the REST API.
@@ -46,6 +49,8 @@ type Server struct {
 	rand       io.Reader
 	log        *slog.Logger
 	limiter    *limiter
+	keyring    publish.Keyring
+	publisher  *publish.Publisher
 	workspaces sync.Map // id -> store.Workspace; workspaces never change once created
 	engine     *gin.Engine
 }
@@ -77,6 +82,17 @@ func New(cfg Config) *Server {
 		s.log = slog.Default()
 	}
 	s.limiter = newLimiter()
+	s.keyring = cfg.Keyring
+	if s.keyring == nil {
+		ring, err := signing.Generate(s.rand, s.clock.Now())
+		if err != nil {
+			panic("keyplane: no randomness for a signing key: " + err.Error())
+		}
+		s.keyring = signing.Static{R: ring}
+	}
+	if cfg.Store != nil {
+		s.publisher = publish.New(publish.Config{Store: cfg.Store, Keys: s.keyring, Clock: s.clock, Logger: s.log})
+	}
 	s.engine = s.routes()
 	return s
 }
@@ -115,6 +131,10 @@ func (s *Server) routes() *gin.Engine {
 	v1.POST("/keys/:id/rotate", s.require(scopeKeysManage), s.rotateKey)
 
 	v1.GET("/auth/verify", s.requireKey, s.authVerify)
+
+	v1.GET("/snapshots/latest", s.require(scopeSnapshotsRead), s.latestSnapshot)
+	v1.GET("/snapshots/delta", s.require(scopeSnapshotsRead), s.deltaSnapshot)
+	v1.GET("/signing-keys", s.require(scopeSnapshotsRead, scopeKeysRead, scopeKeysManage), s.signingKeys)
 	return e
 }
 

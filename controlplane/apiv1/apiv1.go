@@ -38,6 +38,7 @@ const (
 	CodeDuplicateName           = "duplicate_name"
 	CodeKeyLimitReached         = "key_limit_reached"
 	CodeKeyRevoked              = "key_revoked"
+	CodeSnapshotRebase          = "snapshot_rebase"
 	CodeUnavailable             = "service_unavailable"
 	CodeInternal                = "internal_error"
 )

@@ -50,6 +50,10 @@ type Keys interface {
 	// GetActiveKeyByName finds the workspace's active key with that name.
 	GetActiveKeyByName(ctx context.Context, workspaceID, name string) (Key, error)
 	ListKeys(ctx context.Context, f KeyFilter) ([]Key, error)
+	// ActiveKeys returns every unrevoked key of the workspace (rotated-out keys in their grace
+	// period included) and the workspace version they are consistent with, read in one
+	// transaction: what a full snapshot is built from.
+	ActiveKeys(ctx context.Context, workspaceID string) (version int64, keys []Key, err error)
 	UpdateKey(ctx context.Context, workspaceID, id string, u KeyUpdate) (Key, error)
 	// RevokeKey makes the key invalid for good. Revoking a revoked key returns the key and
 	// ErrAlreadyRevoked, and writes nothing.

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 
@@ -34,6 +35,7 @@ func openPostgres(ctx context.Context, url string) (*Store, error) {
 				var pe *pgconn.PgError
 				return errors.As(err, &pe) && pe.Code == "23503"
 			},
+			snapshotIsolation: sql.LevelRepeatableRead,
 			isUnique: func(err error) bool {
 				var pe *pgconn.PgError
 				return errors.As(err, &pe) && pe.Code == "23505"

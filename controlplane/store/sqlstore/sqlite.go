@@ -19,6 +19,7 @@ func openSQLite(path string) (*Store, error) {
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "synchronous(NORMAL)")
+	readDSN := "file:" + path + "?" + q.Encode() // readers begin deferred: they never take the write lock
 	q.Set("_txlock", "immediate")
 	dsn := "file:" + path + "?" + q.Encode()
 	w, err := sql.Open("sqlite", dsn)
@@ -26,7 +27,7 @@ func openSQLite(path string) (*Store, error) {
 		return nil, fmt.Errorf("sqlstore: sqlite: %w", err)
 	}
 	w.SetMaxOpenConns(1) // SQLite has one writer at a time: queue in Go, not in busy retries
-	r, err := sql.Open("sqlite", dsn)
+	r, err := sql.Open("sqlite", readDSN)
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("sqlstore: sqlite: %w", err)
@@ -46,6 +47,7 @@ func openSQLite(path string) (*Store, error) {
 				var se *sqlite.Error
 				return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 			},
+			snapshotIsolation: sql.LevelDefault, // a read transaction under WAL already sees one snapshot
 			isUnique: func(err error) bool {
 				var se *sqlite.Error
 				return errors.As(err, &se) &&

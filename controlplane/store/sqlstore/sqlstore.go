@@ -22,6 +22,8 @@ type dialect struct {
 	isUnique       func(error) bool    // a unique-constraint violation
 	isForeignKey   func(error) bool    // a foreign-key violation
 	lockMigrations string              // statement that serializes migrations across replicas
+	// snapshotIsolation makes a read transaction see one consistent state.
+	snapshotIsolation sql.IsolationLevel
 }
 
 // Store is a store.DataStore on a SQL database.

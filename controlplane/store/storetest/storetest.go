@@ -37,6 +37,7 @@ func Run(t *testing.T, open Opener) {
 		{"parallel creates of one name", testParallelCreate},
 		{"parallel revokes of one key", testParallelRevoke},
 		{"watch", testWatch},
+		{"active keys", testActiveKeys},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)
@@ -506,4 +507,36 @@ func testWatch(t *testing.T, f *fixture) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no notice of the revoke within 5 s")
 	}
+}
+
+func testActiveKeys(t *testing.T, f *fixture) {
+	f.workspace(t, "a", 10)
+	f.workspace(t, "b", 10)
+	a := f.create(t, "ws_a", "one")
+	b := f.create(t, "ws_a", "two")
+	f.create(t, "ws_b", "elsewhere")
+	if _, err := f.s.RevokeKey(f.ctx, "ws_a", a.ID, f.now); err != nil {
+		t.Fatal(err)
+	}
+	next := f.newKey("ws_a", "two")
+	if _, _, err := f.s.RotateKey(f.ctx, "ws_a", b.ID, next, next.CreatedAt.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	v, keys, err := f.s.ActiveKeys(f.ctx, "ws_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, k := range keys {
+		got[k.ID] = true
+		if len(k.Hash) != 32 || k.Scopes == nil || k.Restrictions.AllowedCIDRs == nil {
+			t.Fatalf("incomplete key %+v", k)
+		}
+	}
+	// the revoked key is gone; the rotated-out key stays for its grace period, beside its successor
+	if v != 5 || len(keys) != 2 || !got[b.ID] || !got[next.ID] {
+		t.Fatalf("version %d keys %v", v, got)
+	}
+	_, _, err = f.s.ActiveKeys(f.ctx, "ws_missing")
+	wantErr(t, err, store.ErrNotFound)
 }
