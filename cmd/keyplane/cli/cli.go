@@ -3,13 +3,16 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/keyplane/keyplane/controlplane/client"
 )
@@ -28,13 +31,23 @@ Usage:
   keyplane keys revoke ID | --name NAME [--workspace ID]
   keyplane keys rotate ID [--grace 24h]
   keyplane keys verify KEY [--scopes a:b,c:d]
+  keyplane sync --control-plane URL --token SNAPSHOT_TOKEN --out DIR [--signing-keys KEYS]
+  keyplane snapshot inspect FILE | verify --signing-keys KEYS FILE
+  keyplane signing-keys rotate [--data DIR | --file FILE] [--keep 2] | list
 
 The management verbs read KEYPLANE_URL (default http://127.0.0.1:8080) and KEYPLANE_TOKEN
 (the admin token, or an API key with keys:manage). Add --json for machine-readable output.
 `
 
-// Main runs the command line and returns the exit code.
+// Main runs the command line until it is done or interrupted, and returns the exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return MainContext(ctx, args, stdout, stderr)
+}
+
+// MainContext is Main with the lifetime of long-running commands (serve, sync) given by ctx.
+func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -42,11 +55,17 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch args[0] {
 	case "serve":
-		err = serve(args[1:], stdout, stderr)
+		err = serve(ctx, args[1:], stdout, stderr)
 	case "workspaces":
 		err = workspaces(args[1:], stdout)
 	case "keys":
 		err = keys(args[1:], stdout)
+	case "sync":
+		err = syncCmd(ctx, args[1:], stderr)
+	case "snapshot":
+		err = snapshotCmd(args[1:], stdout)
+	case "signing-keys":
+		err = signingKeysCmd(args[1:], stdout)
 	default:
 		err = usageError("unknown command %q", args[0])
 	}

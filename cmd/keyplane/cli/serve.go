@@ -7,14 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 
 	"github.com/keyplane/keyplane/controlplane"
 )
 
-func serve(args []string, stdout, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	data := fs.String("data", "data", "data directory: the SQLite file and the generated admin token")
@@ -26,8 +24,6 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	} else if len(pos) > 0 {
 		return usageError("serve takes no arguments")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	token := os.Getenv("KEYPLANE_ADMIN_TOKEN")
 	tokenRef := "$(cat " + filepath.Join(*data, controlplane.AdminTokenFile) + ")"
 	if token != "" {
