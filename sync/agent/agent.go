@@ -101,7 +101,11 @@ func New(cfg Config) (*Agent, error) {
 		cfg.MaxBytes = snapshot.DefaultMaxBytes
 	}
 	if cfg.HTTP == nil {
-		cfg.HTTP = &http.Client{Timeout: cfg.Wait + 30*time.Second}
+		// Its own transport: an edge holds one long poll open, and must not queue behind, or
+		// churn the idle connections of, whatever else shares the default transport.
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 4
+		cfg.HTTP = &http.Client{Timeout: cfg.Wait + 30*time.Second, Transport: tr}
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = systemClock{}

@@ -22,7 +22,7 @@ import (
 // controlPlane runs the real control plane on a fixed loopback address, so a test can stop it and
 // start it again where agents expect it.
 type controlPlane struct {
-	t    *testing.T
+	t    testing.TB
 	addr string
 	db   string
 	keys signing.Static
