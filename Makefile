@@ -41,6 +41,8 @@ bench-quick:
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./verifier/apikey
+	$(GO) test -run '^$$' -fuzz '^FuzzOpen$$' -fuzztime $(FUZZTIME) ./sync/snapshot
+	$(GO) test -run '^$$' -fuzz '^FuzzOpenDelta$$' -fuzztime $(FUZZTIME) ./sync/snapshot
 
 clean:
 	rm -rf bin

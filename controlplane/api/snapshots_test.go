@@ -6,11 +6,15 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/keyplane/keyplane/controlplane/apiv1"
+	"github.com/keyplane/keyplane/controlplane/store/sqlstore"
+	"github.com/keyplane/keyplane/internal/pgtest"
 	"github.com/keyplane/keyplane/sync/snapshot"
 	"github.com/keyplane/keyplane/sync/trust"
 	"github.com/keyplane/keyplane/verifier/apikey"
@@ -140,4 +144,59 @@ func testSnapshots(t *testing.T, e *env) {
 	if _, ok := full.Lookup(&h); ok || full.Header().Version <= v {
 		t.Fatalf("new full snapshot: version %d, revoked key found %v", full.Header().Version, ok)
 	}
+}
+
+// TestLongPollAcrossReplicas parks a long poll on replica B and revokes through replica A: B
+// must answer with the delta (PostgreSQL LISTEN/NOTIFY), well before the poll's wait.
+func TestLongPollAcrossReplicas(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	a := newEnvTB(t, dsn)
+	b := replica(t, dsn) // a second replica: its own server and publisher on the same database
+	ctx := context.Background()
+	reader := a.create(a.mgr, apiv1.CreateKeyRequest{Name: "edge", Scopes: []string{"snapshots:read"}})
+	user := a.create(a.mgr, apiv1.CreateKeyRequest{Name: "user"})
+	_, blob := fetch(t, b, "/v1/snapshots/latest", reader.Key)
+	_, docb := fetch(t, b, "/v1/signing-keys", reader.Key)
+	doc, err := trust.Parse(docb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := snapshot.Open(blob, trust.All(doc), snapshot.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := base.Header().Version
+	d := sha256.Sum256(blob)
+	q := fmt.Sprintf("/v1/snapshots/delta?base=%d&base_digest=%x&since=%d&wait=20", v, d[:], v)
+	got := make(chan int, 1)
+	go func() {
+		resp, _ := fetch(t, b, q, reader.Key)
+		got <- resp.StatusCode
+	}()
+	time.Sleep(200 * time.Millisecond) // parked or not, the answer must be the delta
+	start := time.Now()
+	if _, err := a.mgr.RevokeKey(ctx, user.ID); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-got:
+		if code != http.StatusOK {
+			t.Fatalf("replica B answered %d", code)
+		}
+		t.Logf("replica B answered %v after the revocation on replica A", time.Since(start))
+	case <-time.After(10 * time.Second):
+		t.Fatal("replica B's long poll did not wake on replica A's change")
+	}
+}
+
+// replica serves the API over a second store on the same database.
+func replica(t *testing.T, dsn string) *env {
+	st, err := sqlstore.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	hs := httptest.NewServer(New(Config{Store: st, AdminToken: adminToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	t.Cleanup(hs.Close)
+	return &env{t: t, url: hs.URL}
 }
