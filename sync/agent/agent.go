@@ -21,14 +21,16 @@ import (
 	"time"
 
 	"github.com/keyplane/keyplane/sync/snapshot"
+	"github.com/keyplane/keyplane/sync/state"
 )
 
-// Errors for blobs the agent refuses; they match with errors.Is.
+// Errors for blobs the agent refuses; they match with errors.Is. The rules themselves live in
+// package sync/state, shared with the wasm modules.
 var (
-	ErrRollback = errors.New("agent: version lower than one already accepted")
-	ErrExpired  = errors.New("agent: snapshot expired")
+	ErrRollback = state.ErrRollback
+	ErrExpired  = state.ErrExpired
+	ErrOtherWS  = state.ErrOtherWS
 	ErrTooLarge = errors.New("agent: response exceeds the size cap")
-	ErrOtherWS  = errors.New("agent: snapshot of another workspace")
 )
 
 // Clock tells the time.
@@ -56,36 +58,17 @@ type Config struct {
 	OnUpdate func(*State)
 }
 
-// State is a verified base snapshot and, when there is one, the newest delta on it. It is
-// immutable: the agent replaces it whole.
-type State struct {
-	Base      *snapshot.Snapshot
-	Delta     *snapshot.Delta // nil when none
-	view      *snapshot.View
-	Version   uint64
-	ExpiresAt time.Time // the newest accepted blob's expiry
-	Verified  time.Time // when the agent last accepted a blob or confirmed nothing changed
-}
-
-// Lookup finds a key by the SHA-256 of the full key, through the delta when there is one.
-func (s *State) Lookup(h *[32]byte) (snapshot.Entry, bool) {
-	if s.view != nil {
-		return s.view.Lookup(h)
-	}
-	return s.Base.Lookup(h)
-}
-
-// Workspace is the workspace the state belongs to.
-func (s *State) Workspace() string { return s.Base.Header().Workspace }
+// State is the agent's verified state (package sync/state).
+type State = state.State
 
 // Agent syncs one workspace.
 type Agent struct {
-	cfg       Config
-	cur       atomic.Pointer[State]
-	trusted   atomic.Pointer[snapshot.Trusted]
-	highWater uint64
-	etag      string
-	rebase    bool
+	cfg     Config
+	cur     atomic.Pointer[State]
+	trusted atomic.Pointer[snapshot.Trusted]
+	rules   state.Rules // the high-water mark lives here
+	etag    string
+	rebase  bool
 }
 
 // New returns an agent, restored from cfg.StateDir when it holds a state that still verifies.
@@ -113,7 +96,7 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	a := &Agent{cfg: cfg}
+	a := &Agent{cfg: cfg, rules: state.Rules{Workspace: cfg.Workspace}}
 	t := snapshot.Trusted{}
 	for id, k := range cfg.Trusted {
 		t[id] = k
@@ -191,7 +174,11 @@ func (a *Agent) fetchFull(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.accept(base.(*snapshot.Snapshot), nil, body, nil); err != nil {
+	next, err := a.rules.WithBase(a.Current(), base.(*snapshot.Snapshot), a.cfg.Clock.Now().Unix())
+	if err != nil {
+		return err
+	}
+	if err := a.accept(next, body, nil); err != nil {
 		return err
 	}
 	a.etag, a.rebase = hdr.Get("ETag"), false
@@ -199,11 +186,7 @@ func (a *Agent) fetchFull(ctx context.Context) error {
 }
 
 func (a *Agent) pollDelta(ctx context.Context, cur *State) error {
-	bh := cur.Base.Header()
-	digest := cur.Base.Digest()
-	q := fmt.Sprintf("/v1/snapshots/delta?base=%d&base_digest=%x&since=%d&wait=%d",
-		bh.Version, digest[:], cur.Version, int(a.cfg.Wait/time.Second))
-	status, body, _, err := a.get(ctx, q, "")
+	status, body, _, err := a.get(ctx, "/v1/snapshots/delta?"+cur.DeltaQuery(int(a.cfg.Wait/time.Second)), "")
 	if err != nil {
 		return err
 	}
@@ -221,7 +204,11 @@ func (a *Agent) pollDelta(ctx context.Context, cur *State) error {
 	if err != nil {
 		return err
 	}
-	return a.accept(cur.Base, d.(*snapshot.Delta), nil, body)
+	next, err := a.rules.WithDelta(cur, d.(*snapshot.Delta), a.cfg.Clock.Now().Unix())
+	if err != nil {
+		return err
+	}
+	return a.accept(next, nil, body)
 }
 
 // open verifies a blob's signature, learning newly endorsed signing keys once when the signer is
@@ -244,40 +231,14 @@ func (a *Agent) open(ctx context.Context, blob []byte, delta bool) (any, error) 
 	return v, err
 }
 
-// accept checks a verified base (and delta) against rollback, freeze and workspace, then makes it
-// current and persists it. Exactly one of baseBlob and deltaBlob is new.
-func (a *Agent) accept(base *snapshot.Snapshot, d *snapshot.Delta, baseBlob, deltaBlob []byte) error {
-	now := a.cfg.Clock.Now()
-	h := base.Header()
-	if d != nil {
-		h = d.Header()
-	}
-	if a.cfg.Workspace != "" && h.Workspace != a.cfg.Workspace {
-		return fmt.Errorf("%w: %s", ErrOtherWS, h.Workspace)
-	}
-	if cur := a.Current(); cur != nil && cur.Workspace() != h.Workspace {
-		return fmt.Errorf("%w: %s, not %s", ErrOtherWS, h.Workspace, cur.Workspace())
-	}
-	if h.Version < a.highWater {
-		return fmt.Errorf("%w: %d < %d", ErrRollback, h.Version, a.highWater)
-	}
-	if now.Unix() >= h.ExpiresAt {
-		return fmt.Errorf("%w at %s", ErrExpired, time.Unix(h.ExpiresAt, 0).UTC().Format(time.RFC3339))
-	}
-	s := &State{Base: base, Delta: d, Version: h.Version, ExpiresAt: time.Unix(h.ExpiresAt, 0), Verified: now}
-	if d != nil {
-		v, err := base.Apply(d) // refuses a delta made for another base
-		if err != nil {
-			return err
-		}
-		s.view = v
-	}
+// accept persists a state the rules let through and makes it current. Exactly one of baseBlob
+// and deltaBlob is new.
+func (a *Agent) accept(s *State, baseBlob, deltaBlob []byte) error {
 	if a.cfg.StateDir != "" {
 		if err := a.persist(s, baseBlob, deltaBlob); err != nil {
 			return err
 		}
 	}
-	a.highWater = h.Version
 	a.cur.Store(s)
 	if a.cfg.OnUpdate != nil {
 		a.cfg.OnUpdate(s)
@@ -325,5 +286,3 @@ func httpError(status int, body []byte) error {
 	}
 	return fmt.Errorf("agent: control plane answered %d: %s", status, strings.TrimSpace(string(body)))
 }
-
-func unix(s int64) time.Time { return time.Unix(s, 0) }

@@ -19,7 +19,7 @@ func TestSyncFullThenDelta(t *testing.T) {
 	if err := a.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if s := a.Current(); s == nil || s.Version != 5 || !found(s, "alice") || !found(s, "bob") {
+	if s := a.Current(); s == nil || s.Version() != 5 || !found(s, "alice") || !found(s, "bob") {
 		t.Fatalf("after full: %+v", s)
 	}
 	if err := a.Step(ctx); err != nil { // 304: nothing new
@@ -29,8 +29,8 @@ func TestSyncFullThenDelta(t *testing.T) {
 	if err := a.Step(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if s := a.Current(); s.Version != 6 || !found(s, "alice") || found(s, "bob") {
-		t.Fatalf("after delta: version %d alice %v bob %v", s.Version, found(s, "alice"), found(s, "bob"))
+	if s := a.Current(); s.Version() != 6 || !found(s, "alice") || found(s, "bob") {
+		t.Fatalf("after delta: version %d alice %v bob %v", s.Version(), found(s, "alice"), found(s, "bob"))
 	}
 }
 
@@ -87,8 +87,8 @@ func TestAttacks(t *testing.T) {
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
-			if s := a.Current(); s.Version != 5 || !found(s, "bob") || found(s, "mallory") {
-				t.Fatalf("the refused blob changed the state: version %d", s.Version)
+			if s := a.Current(); s.Version() != 5 || !found(s, "bob") || found(s, "mallory") {
+				t.Fatalf("the refused blob changed the state: version %d", s.Version())
 			}
 		})
 	}
@@ -104,7 +104,7 @@ func TestRollbackRefusedAfterRestart(t *testing.T) {
 	}
 	r.set(fullBlob(t, k1, 4, epoch, "alice", "old"), nil)
 	b := newAgent(t, r, c, k1.trusted(), dir) // a restart: the high-water mark comes from disk
-	if s := b.Current(); s == nil || s.Version != 5 {
+	if s := b.Current(); s == nil || s.Version() != 5 {
 		t.Fatalf("restart did not restore the last good state: %+v", s)
 	}
 	b.rebase = true
@@ -128,13 +128,13 @@ func TestSigningKeyRotation(t *testing.T) {
 	if err := a.Step(context.Background()); err != nil {
 		t.Fatalf("a snapshot by an endorsed new key: %v", err)
 	}
-	if s := a.Current(); s.Version != 6 || !found(s, "bob") {
-		t.Fatalf("version %d", s.Version)
+	if s := a.Current(); s.Version() != 6 || !found(s, "bob") {
+		t.Fatalf("version %d", s.Version())
 	}
 	// The learned key is persisted: a restart without the control plane trusts it.
 	r.srv.Close()
 	b := newAgent(t, r, c, k1.trusted(), dir)
-	if s := b.Current(); s == nil || s.Version != 6 {
+	if s := b.Current(); s == nil || s.Version() != 6 {
 		t.Fatalf("restart with a rotated key: %+v", s)
 	}
 }

@@ -53,8 +53,8 @@ func (a *Agent) persist(s *State, baseBlob, deltaBlob []byte) error {
 		}
 	}
 	d := s.Base.Digest()
-	b, err := json.Marshal(stateFile{Workspace: s.Workspace(), Version: s.Version, HighWater: max(a.highWater, s.Version),
-		BaseDigest: fmt.Sprintf("%x", d[:]), HasDelta: s.Delta != nil, ExpiresAt: s.ExpiresAt.Unix()})
+	b, err := json.Marshal(stateFile{Workspace: s.Workspace(), Version: s.Version(), HighWater: a.rules.HighWater,
+		BaseDigest: fmt.Sprintf("%x", d[:]), HasDelta: s.Delta != nil, ExpiresAt: s.ExpiresAt()})
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func (a *Agent) restore() error {
 	if err := json.Unmarshal(b, &st); err != nil {
 		return fmt.Errorf("agent: %s: %w", StateFile, err)
 	}
-	a.highWater = st.HighWater
+	a.rules.HighWater = st.HighWater
 	baseBlob, err := os.ReadFile(a.path(BaseFile))
 	if err != nil {
 		a.cfg.Logger.Warn("no persisted snapshot to restore", "err", err)
@@ -99,24 +99,19 @@ func (a *Agent) restore() error {
 		a.cfg.Logger.Warn("persisted snapshot does not verify; starting empty", "err", err)
 		return nil
 	}
-	s := &State{Base: base, Version: base.Header().Version, ExpiresAt: unix(base.Header().ExpiresAt)}
+	var d *snapshot.Delta
 	if st.HasDelta {
 		if db, err := os.ReadFile(a.path(DeltaFile)); err == nil {
-			if d, err := snapshot.OpenDelta(db, *a.trusted.Load(), lim); err == nil {
-				if v, err := base.Apply(d); err == nil {
-					s.Delta, s.view, s.Version, s.ExpiresAt = d, v, d.Header().Version, unix(d.Header().ExpiresAt)
-				}
-			}
+			d, _ = snapshot.OpenDelta(db, *a.trusted.Load(), lim) // a delta that fails leaves the base alone
 		}
 	}
-	if s.Version < a.highWater {
-		a.cfg.Logger.Warn("persisted snapshot is older than the high-water mark; starting empty",
-			"version", s.Version, "high_water", a.highWater)
+	s, err := a.rules.Restore(base, d)
+	if err != nil {
+		a.cfg.Logger.Warn("persisted snapshot is older than the high-water mark; starting empty", "high_water", a.rules.HighWater)
 		return nil
 	}
-	s.Verified = a.cfg.Clock.Now()
 	a.cur.Store(s)
-	a.cfg.Logger.Info("restored the last verified state", "workspace", s.Workspace(), "version", s.Version)
+	a.cfg.Logger.Info("restored the last verified state", "workspace", s.Workspace(), "version", s.Version())
 	if a.cfg.OnUpdate != nil {
 		a.cfg.OnUpdate(s)
 	}

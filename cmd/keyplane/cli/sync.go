@@ -40,7 +40,7 @@ func syncCmd(ctx context.Context, args []string, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	a, err := agent.New(agent.Config{URL: *url, Token: *token, Workspace: *workspace, Trusted: trusted, StateDir: *out,
 		Wait: *wait, Logger: log, OnUpdate: func(s *agent.State) {
-			log.Info("snapshot state updated", "workspace", s.Workspace(), "version", s.Version, "keys", s.Base.Len())
+			log.Info("snapshot state updated", "workspace", s.Workspace(), "version", s.Version(), "keys", s.Base.Len())
 		}})
 	if err != nil {
 		return err
