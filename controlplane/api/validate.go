@@ -28,7 +28,7 @@ const (
 )
 
 var (
-	scopeRE = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,31}:([a-z][a-z0-9_.-]{0,31}|\*)$`)
+	scopeRE = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,31}:[a-z][a-z0-9_.-]{0,31}$`)
 	hostRE  = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	keyIDRE = regexp.MustCompile(`^key_[0-9A-Z]{26}$`)
 )

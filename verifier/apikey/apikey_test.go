@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"hash/crc32"
 	"strings"
 	"testing"
 )
@@ -135,4 +136,95 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted %q as %+v", s, k)
 		}
 	})
+}
+
+// refParse is the straightforward form of Parse (a switch per character, crc32.ChecksumIEEE):
+// Check must decide exactly as it does.
+func refParse(s string) error {
+	if len(s) > MaxLen || len(s) < 1+1+4+1+SecretLen+ChecksumLen {
+		return ErrMalformed
+	}
+	parts := strings.SplitN(s, "_", 3)
+	if len(parts) != 3 || !ValidPrefix(parts[0]) || !ValidEnv(parts[1]) || len(parts[2]) != SecretLen+ChecksumLen {
+		return ErrMalformed
+	}
+	var want uint64
+	for i, c := range []byte(parts[2]) {
+		v := strings.IndexByte(base62, c)
+		if v < 0 {
+			return ErrMalformed
+		}
+		if i >= SecretLen {
+			want = want*62 + uint64(v)
+		}
+	}
+	if want != uint64(crc32.ChecksumIEEE([]byte(s[:len(s)-ChecksumLen]))) {
+		return ErrChecksum
+	}
+	return nil
+}
+
+// refID is the straightforward form of PutID: Crockford base32 of h[16:32], five bits at a time.
+func refID(h [32]byte) string {
+	out := []byte("key_")
+	var acc uint32
+	bits := 0
+	for _, c := range h[16:] {
+		acc, bits = acc<<8|uint32(c), bits+8
+		for bits >= 5 {
+			bits -= 5
+			out = append(out, crockford[(acc>>uint(bits))&31])
+		}
+	}
+	return string(append(out, crockford[(acc<<uint(5-bits))&31]))
+}
+
+func agree(t *testing.T, s string) {
+	var buf [MaxLen]byte
+	n, err := Check(s, &buf)
+	if want := refParse(s); !errors.Is(err, want) && err != want {
+		t.Fatalf("Check(%q) = %v, the reference says %v", s, err, want)
+	}
+	if err == nil && string(buf[:n]) != s {
+		t.Fatalf("Check(%q) copied %q", s, buf[:n])
+	}
+}
+
+func TestCheckAgreesWithReference(t *testing.T) {
+	good, _ := Generate("kp", "live", rand.Reader)
+	inputs := []string{"", "x", good, good[:len(good)-1], good + "a", strings.ToUpper(good),
+		strings.Replace(good, "_live_", "_prod_", 1), "kq" + good[2:], good[:20] + "-" + good[21:], good[:20] + "\xff" + good[21:]}
+	for i := 0; i < 300; i++ {
+		k, _ := Generate("acme", "test", rand.Reader)
+		inputs = append(inputs, k, k[:len(k)-6]+good[len(good)-6:])
+	}
+	for _, s := range inputs {
+		agree(t, s)
+	}
+}
+
+func FuzzCheck(f *testing.F) {
+	good, _ := Generate("kp", "live", rand.Reader)
+	for _, s := range []string{good, "", "kp_live_", strings.ToUpper(good), good + "0"} {
+		f.Add(s)
+	}
+	f.Fuzz(agree)
+}
+
+func TestPutIDAgreesWithReference(t *testing.T) {
+	var hashes [][32]byte
+	for i := 0; i < 128; i++ { // every single bit of the id half
+		var h [32]byte
+		h[16+i/8] = 0x80 >> (i % 8)
+		hashes = append(hashes, h)
+	}
+	for i := 0; i < 1000; i++ {
+		k, _ := Generate("kp", "live", rand.Reader)
+		hashes = append(hashes, Hash(k))
+	}
+	for _, h := range hashes {
+		if got, want := ID(h), refID(h); got != want {
+			t.Fatalf("ID(%x) = %s, the reference says %s", h, got, want)
+		}
+	}
 }

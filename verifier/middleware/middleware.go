@@ -1,0 +1,176 @@
+// Package middleware protects Go net/http services with keyplane: every request is decided
+// locally by the verifier against the state that a sync agent, running in the same process,
+// keeps current. No proxy, no round trip per request.
+//
+//	m, err := middleware.New(middleware.Config{
+//		Verifier: cfg,                                   // verifier.ParseConfig(...)
+//		Agent:    agent.Config{URL: cp, Token: snapshotKey, StateDir: "/var/lib/keyplane"},
+//	})
+//	go m.Run(ctx)
+//	http.ListenAndServe(addr, m.Handler(mux))
+package middleware
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+
+	"github.com/keyplane/keyplane/sync/agent"
+	"github.com/keyplane/keyplane/verifier"
+)
+
+// Identity headers set on allowed requests. Incoming values are always removed first, so a client
+// cannot claim an identity.
+const (
+	HeaderKeyID     = "X-Keyplane-Key-Id"
+	HeaderWorkspace = "X-Keyplane-Workspace"
+	HeaderScopes    = "X-Keyplane-Scopes"
+)
+
+// Config configures New.
+type Config struct {
+	Verifier verifier.Config
+	Agent    agent.Config
+	Options  []verifier.Option // e.g. verifier.WithClock in tests
+}
+
+// Middleware holds a verifier and the source of its key state.
+type Middleware struct {
+	v     *verifier.Verifier
+	src   verifier.Source
+	agent *agent.Agent // nil when built with NewWithSource
+}
+
+// New builds a middleware whose state comes from an in-process sync agent; call Run.
+func New(cfg Config) (*Middleware, error) {
+	v, err := verifier.New(cfg.Verifier, cfg.Options...)
+	if err != nil {
+		return nil, err
+	}
+	a, err := agent.New(cfg.Agent)
+	if err != nil {
+		return nil, err
+	}
+	return &Middleware{v: v, src: AgentSource{a}, agent: a}, nil
+}
+
+// NewWithSource builds a middleware over any source of state.
+func NewWithSource(v *verifier.Verifier, src verifier.Source) *Middleware {
+	return &Middleware{v: v, src: src}
+}
+
+// Run runs the sync agent until ctx ends.
+func (m *Middleware) Run(ctx context.Context) error {
+	if m.agent == nil {
+		<-ctx.Done()
+		return nil
+	}
+	return m.agent.Run(ctx)
+}
+
+// Agent is the in-process sync agent, or nil.
+func (m *Middleware) Agent() *agent.Agent { return m.agent }
+
+// AgentSource adapts a sync agent to the verifier's Source.
+type AgentSource struct{ A *agent.Agent }
+
+// Current returns the agent's verified state and its freshness.
+func (s AgentSource) Current() (verifier.Lookuper, verifier.Freshness) {
+	st := s.A.Current()
+	if st == nil {
+		return nil, verifier.Freshness{}
+	}
+	return st.Keys(), verifier.Freshness{ExpiresAt: st.ExpiresAt()}
+}
+
+// Handler protects next.
+func (m *Middleware) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d := m.Decide(r)
+		if !d.Allowed {
+			WriteDenial(w, &d)
+			return
+		}
+		Forward(r, m.v, &d)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Decide runs the verifier on r.
+func (m *Middleware) Decide(r *http.Request) verifier.Decision {
+	req := Request(m.v, r)
+	return m.v.CheckSource(&req, m.src)
+}
+
+// Request describes r to the verifier.
+func Request(v *verifier.Verifier, r *http.Request) verifier.Request {
+	hv := ""
+	if h := v.KeyHeader(); h != "" {
+		hv = r.Header.Get(h)
+	}
+	key, _ := v.ExtractKey(hv, r.URL.RequestURI())
+	return verifier.Request{Method: r.Method, Path: r.URL.Path, Host: r.Host, Origin: r.Header.Get("Origin"),
+		Referer: r.Header.Get("Referer"), ClientIP: clientIP(r), Key: key}
+}
+
+// clientIP is the peer address. Behind a proxy, put the middleware where RemoteAddr is the client
+// (or rewrite RemoteAddr from a trusted X-Forwarded-For first): a header is no proof.
+func clientIP(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, _ := netip.ParseAddr(host)
+	return a.Unmap()
+}
+
+// WriteDenial answers a denied request with the control plane's error shape.
+func WriteDenial(w http.ResponseWriter, d *verifier.Decision) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if d.WWWAuthenticate != "" {
+		h.Set("WWW-Authenticate", d.WWWAuthenticate)
+	}
+	setRateHeaders(h, d)
+	w.WriteHeader(d.Status)
+	_, _ = w.Write([]byte(d.Body))
+}
+
+func setRateHeaders(h http.Header, d *verifier.Decision) {
+	if d.RateLimit.Limit == 0 {
+		return
+	}
+	h.Set("RateLimit-Limit", strconv.FormatUint(uint64(d.RateLimit.Limit), 10))
+	h.Set("RateLimit-Remaining", strconv.FormatUint(uint64(d.RateLimit.Remaining), 10))
+	h.Set("RateLimit-Reset", strconv.FormatInt(d.RateLimit.Reset, 10))
+	if d.RateLimit.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.FormatInt(d.RateLimit.RetryAfter, 10))
+	}
+}
+
+// Forward prepares an allowed request for the upstream: identity headers in, the key out.
+func Forward(r *http.Request, v *verifier.Verifier, d *verifier.Decision) {
+	r.Header.Del(HeaderKeyID)
+	r.Header.Del(HeaderWorkspace)
+	r.Header.Del(HeaderScopes)
+	if d.StripKey {
+		if h := v.KeyHeader(); h != "" {
+			r.Header.Del(h)
+		}
+		if r.URL.RawQuery != "" {
+			stripped := string(v.AppendStrippedTarget(nil, r.URL.RequestURI()))
+			if u, err := r.URL.Parse(stripped); err == nil {
+				r.URL.RawQuery = u.RawQuery
+				r.RequestURI = stripped
+			}
+		}
+	}
+	if d.Unauthenticated {
+		return
+	}
+	r.Header.Set(HeaderKeyID, d.KeyID())
+	r.Header.Set(HeaderWorkspace, d.Workspace)
+	r.Header.Set(HeaderScopes, d.Scopes)
+}

@@ -1,0 +1,35 @@
+package verifier
+
+import (
+	"crypto/sha256"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestSum256MatchesCryptoSHA256(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	b := make([]byte, 300)
+	for i := range b {
+		b[i] = byte(rng.Uint32())
+	}
+	for n := 0; n <= len(b); n++ { // every padding case: 0..300 bytes
+		if got, want := sum256(b[:n]), sha256.Sum256(b[:n]); got != want {
+			t.Fatalf("len %d: %x, want %x", n, got, want)
+		}
+	}
+	if got := sum256([]byte("abc")); got != sha256.Sum256([]byte("abc")) {
+		t.Fatal("abc")
+	}
+	if n := testing.AllocsPerRun(100, func() { sinkHash = sum256(b[:57]) }); n != 0 {
+		t.Fatalf("%v allocations", n)
+	}
+}
+
+func FuzzSum256(f *testing.F) {
+	f.Add([]byte("kp_live_"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if sum256(b) != sha256.Sum256(b) {
+			t.Fatalf("%x", b)
+		}
+	})
+}
