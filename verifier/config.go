@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"encoding/base64"
 	"strconv"
 )
 
@@ -41,6 +42,32 @@ type Config struct {
 	StripKey bool
 	// RateLimitMaxKeys bounds the number of keys whose rate-limit state an instance holds.
 	RateLimitMaxKeys int
+
+	// The rest is read by the edges that obtain snapshots themselves; decisions ignore it.
+
+	// ControlPlane tells the proxy-wasm module where to fetch snapshots with dispatched calls.
+	ControlPlane ControlPlane
+	// SnapshotDir is where the http-wasm module reads the state that `keyplane sync --out` keeps,
+	// as the guest sees the directory.
+	SnapshotDir string
+	// SigningKeys pins the keys snapshots must be signed by: entries of GET /v1/signing-keys.
+	SigningKeys []SigningKey
+}
+
+// ControlPlane is how a proxy-wasm module reaches the control plane.
+type ControlPlane struct {
+	Cluster     string // the proxy's name for the control plane (Envoy cluster)
+	Authority   string // Host of the requests, e.g. keyplane.internal:8080
+	Token       string // an API key with snapshots:read
+	Workspace   string // only with the admin token
+	PollMillis  int64  // how often to ask for news (1000)
+	WaitSeconds int64  // long-poll wait per request (0: plain polling)
+}
+
+// SigningKey is a pinned snapshot signing key.
+type SigningKey struct {
+	ID        string
+	PublicKey []byte // 32 bytes; base64 in JSON
 }
 
 // Route says which scopes the requests it matches need.
@@ -118,6 +145,16 @@ func ParseConfig(doc []byte) (Config, error) {
 			var n int64
 			n, err = r.integer(name, 1, MaxRateLimitKeys)
 			cfg.RateLimitMaxKeys = int(n)
+		case "control_plane":
+			cfg.ControlPlane, err = readControlPlane(r, name)
+		case "snapshot_dir":
+			cfg.SnapshotDir, err = r.str(name)
+		case "signing_keys":
+			err = r.array(name, func(i int) error {
+				k, err := readSigningKey(r, index(name, i))
+				cfg.SigningKeys = append(cfg.SigningKeys, k)
+				return err
+			})
 		default:
 			err = configError("", "unknown field "+strconv.Quote(name))
 		}
@@ -133,6 +170,68 @@ func ParseConfig(doc []byte) (Config, error) {
 		return cfg, err
 	}
 	return cfg, nil
+}
+
+func readControlPlane(r *jsonReader, path string) (ControlPlane, error) {
+	cp := ControlPlane{PollMillis: 1000}
+	err := r.object(path, func(name string) error {
+		var err error
+		p := join(path, name)
+		switch name {
+		case "cluster":
+			cp.Cluster, err = r.str(p)
+		case "authority":
+			cp.Authority, err = r.str(p)
+		case "token":
+			cp.Token, err = r.str(p)
+		case "workspace":
+			cp.Workspace, err = r.str(p)
+		case "poll_ms":
+			cp.PollMillis, err = r.integer(p, 100, 3_600_000)
+		case "wait_seconds":
+			cp.WaitSeconds, err = r.integer(p, 0, 60)
+		default:
+			err = configError(path, "unknown field "+strconv.Quote(name))
+		}
+		return err
+	})
+	if err == nil && (cp.Cluster == "" || cp.Token == "") {
+		err = configError(path, `needs a "cluster" and a "token"`)
+	}
+	return cp, err
+}
+
+// readSigningKey reads one entry of GET /v1/signing-keys; the fields that only matter to the
+// control plane (created_at, endorsed_by, endorsement) are accepted so a document can be pasted.
+func readSigningKey(r *jsonReader, path string) (SigningKey, error) {
+	var k SigningKey
+	err := r.object(path, func(name string) error {
+		p := join(path, name)
+		switch name {
+		case "id":
+			var err error
+			k.ID, err = r.str(p)
+			return err
+		case "public_key":
+			s, err := r.str(p)
+			if err != nil {
+				return err
+			}
+			k.PublicKey, err = base64.StdEncoding.DecodeString(s)
+			if err != nil || len(k.PublicKey) != 32 {
+				return configError(p, "must be a 32-byte Ed25519 public key in base64")
+			}
+			return nil
+		case "created_at", "endorsed_by", "endorsement":
+			_, err := r.str(p)
+			return err
+		}
+		return configError(path, "unknown field "+strconv.Quote(name))
+	})
+	if err == nil && (k.ID == "" || k.PublicKey == nil) {
+		err = configError(path, `needs an "id" and a "public_key"`)
+	}
+	return k, err
 }
 
 func readRoute(r *jsonReader, path string) (Route, error) {

@@ -148,3 +148,27 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+func TestEdgeSettings(t *testing.T) {
+	pub := "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+	cfg, err := ParseConfig([]byte(`{"control_plane":{"cluster":"keyplane","authority":"cp:8080","token":"kp_live_x","poll_ms":500,"wait_seconds":20},
+		"snapshot_dir":"/keyplane","signing_keys":[{"id":"sk_1","public_key":"` + pub + `","created_at":"2030-01-01T00:00:00Z"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp := cfg.ControlPlane; cp.Cluster != "keyplane" || cp.Authority != "cp:8080" || cp.PollMillis != 500 || cp.WaitSeconds != 20 ||
+		cfg.SnapshotDir != "/keyplane" || len(cfg.SigningKeys) != 1 || len(cfg.SigningKeys[0].PublicKey) != 32 {
+		t.Fatalf("%+v", cfg)
+	}
+	for name, doc := range map[string]string{
+		"control plane without token": `{"control_plane":{"cluster":"c"}}`,
+		"unknown control plane field": `{"control_plane":{"cluster":"c","token":"t","colour":1}}`,
+		"poll too fast":               `{"control_plane":{"cluster":"c","token":"t","poll_ms":1}}`,
+		"short public key":            `{"signing_keys":[{"id":"a","public_key":"AAAA"}]}`,
+		"key without id":              `{"signing_keys":[{"public_key":"` + pub + `"}]}`,
+	} {
+		if _, err := ParseConfig([]byte(doc)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
