@@ -4,7 +4,7 @@ BIN     := bin/keyplane
 PKGS    := ./...
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build run test vet fmt-check bench bench-quick fuzz clean
+.PHONY: all build run test vet fmt-check bench bench-quick fuzz clean wasm
 
 all: build
 
@@ -15,11 +15,19 @@ build:
 run: build
 	$(BIN) serve --data data
 
-# Every test, against a real PostgreSQL that the harness starts itself (installed when missing).
-# KEYPLANE_REQUIRE_POSTGRES makes a missing PostgreSQL a failure, never a skip.
-test: fmt-check vet
+# The WebAssembly modules, with TinyGo (installed on first use) and with mainline Go.
+WASM_SRC := $(shell find verifier sync wasm -name '*.go' -not -name '*_test.go') go.mod go.sum
+WASM_OUT := build/wasm/proxywasm.wasm build/wasm/httpwasm.wasm build/wasm/proxywasm-go.wasm build/wasm/httpwasm-go.wasm
+wasm: $(WASM_OUT)
+$(WASM_OUT) &: $(WASM_SRC) scripts/build-wasm.sh
+	bash scripts/build-wasm.sh
+
+# Every test, against a real PostgreSQL that the harness starts itself (installed when missing)
+# and the built wasm modules. KEYPLANE_REQUIRE_POSTGRES and KEYPLANE_REQUIRE_WASM make a missing
+# PostgreSQL or module a failure, never a skip.
+test: fmt-check vet wasm
 	bash scripts/ensure-postgres.sh
-	KEYPLANE_REQUIRE_POSTGRES=1 $(GO) test -count=1 -timeout 12m $(PKGS)
+	KEYPLANE_REQUIRE_POSTGRES=1 KEYPLANE_REQUIRE_WASM=1 $(GO) test -count=1 -timeout 12m $(PKGS)
 
 vet:
 	$(GO) vet $(PKGS)
@@ -45,4 +53,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzOpenDelta$$' -fuzztime $(FUZZTIME) ./sync/snapshot
 
 clean:
-	rm -rf bin
+	rm -rf bin build

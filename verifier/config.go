@@ -201,6 +201,24 @@ func readControlPlane(r *jsonReader, path string) (ControlPlane, error) {
 	return cp, err
 }
 
+// ParseSigningKeys reads the document of GET /v1/signing-keys (also what the sync agent keeps in
+// trusted.json): {"keys":[{"id","public_key",...}]}. Wasm guests use it without encoding/json.
+func ParseSigningKeys(doc []byte) ([]SigningKey, error) {
+	var keys []SigningKey
+	r := &jsonReader{s: doc}
+	err := r.object("", func(name string) error {
+		if name != "keys" {
+			return configError("", "unknown field "+strconv.Quote(name))
+		}
+		return r.array(name, func(i int) error {
+			k, err := readSigningKey(r, index(name, i))
+			keys = append(keys, k)
+			return err
+		})
+	})
+	return keys, err
+}
+
 // readSigningKey reads one entry of GET /v1/signing-keys; the fields that only matter to the
 // control plane (created_at, endorsed_by, endorsement) are accepted so a document can be pasted.
 func readSigningKey(r *jsonReader, path string) (SigningKey, error) {

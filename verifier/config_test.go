@@ -172,3 +172,14 @@ func TestEdgeSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSigningKeys(t *testing.T) {
+	pub := "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+	keys, err := ParseSigningKeys([]byte(`{"keys":[{"id":"sk_1","public_key":"` + pub + `","endorsed_by":"sk_0","endorsement":"x"}]}`))
+	if err != nil || len(keys) != 1 || keys[0].ID != "sk_1" {
+		t.Fatalf("%v %v", keys, err)
+	}
+	if _, err := ParseSigningKeys([]byte(`{"other":[]}`)); err == nil {
+		t.Fatal("unknown field accepted")
+	}
+}

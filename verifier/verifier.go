@@ -136,6 +136,9 @@ type Verifier struct {
 // Option configures New.
 type Option func(*Verifier)
 
+// Now is the verifier's clock, for edges that check snapshot freshness by the same time.
+func (v *Verifier) Now() time.Time { return v.clock.Now() }
+
 // WithClock sets the clock (default: time.Now).
 func WithClock(c Clock) Option { return func(v *Verifier) { v.clock = c } }
 

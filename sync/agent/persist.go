@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/keyplane/keyplane/sync/snapshot"
 	"github.com/keyplane/keyplane/sync/trust"
@@ -40,6 +42,11 @@ func (a *Agent) persist(s *State, baseBlob, deltaBlob []byte) error {
 		return err
 	}
 	if baseBlob != nil {
+		// The keys that verified the blobs go beside them: wasm guests reading this directory
+		// verify with them too.
+		if err := a.writeTrusted(); err != nil {
+			return err
+		}
 		if err := writeAtomic(a.path(BaseFile), baseBlob); err != nil {
 			return err
 		}
@@ -152,10 +159,17 @@ func (a *Agent) learnKeys(ctx context.Context) error {
 	if err := os.MkdirAll(a.cfg.StateDir, 0o700); err != nil {
 		return err
 	}
-	out := trust.Document{}
-	for id, k := range next {
+	return a.writeTrusted()
+}
+
+// writeTrusted keeps the trusted signing keys in trusted.json, sorted so the file only changes
+// when the set does.
+func (a *Agent) writeTrusted() error {
+	out := trust.Document{Keys: []trust.SigningKey{}}
+	for id, k := range *a.trusted.Load() {
 		out.Keys = append(out.Keys, trust.SigningKey{ID: id, PublicKey: []byte(k)})
 	}
+	slices.SortFunc(out.Keys, func(x, y trust.SigningKey) int { return strings.Compare(x.ID, y.ID) })
 	b, err := json.Marshal(out)
 	if err != nil {
 		return err

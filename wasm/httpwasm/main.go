@@ -1,0 +1,200 @@
+// Command httpwasm is keyplane's verifier as an http-wasm guest (Traefik, Dapr, any net/http
+// server through http-wasm-host-go, and `keyplane edge`). Guests make no HTTP calls and have no
+// timers, so it reads the verified state that `keyplane sync --out DIR` keeps in a directory the
+// host mounts: it looks at the small state.json at most once a second and reloads the snapshot
+// only when that changes. Its configuration is the verifier's JSON document with "snapshot_dir"
+// (the directory as the guest sees it) and, optionally, pinned "signing_keys"; keys the agent has
+// come to trust (trusted.json) are trusted too.
+//
+// The host pools one instance per concurrent request, and each instance holds its own copy of the
+// snapshot: memory is (snapshot bytes + a few MB) per instance.
+package main
+
+import (
+	"bytes"
+	"net/netip"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/http-wasm/http-wasm-guest-tinygo/handler"
+	"github.com/http-wasm/http-wasm-guest-tinygo/handler/api"
+
+	"github.com/keyplane/keyplane/sync/snapshot"
+	"github.com/keyplane/keyplane/sync/state"
+	"github.com/keyplane/keyplane/verifier"
+)
+
+func main() {}
+
+func init() {
+	g, err := newGuest(handler.Host.GetConfig())
+	if err != nil {
+		handler.Host.Log(api.LogLevelError, "keyplane: "+err.Error())
+		handler.HandleRequestFn = func(_ api.Request, resp api.Response) (bool, uint32) {
+			resp.SetStatusCode(500)
+			resp.Headers().Set("Content-Type", "application/json")
+			resp.Body().WriteString(`{"error":{"type":"api_error","code":"verifier_misconfigured","message":"the keyplane filter's configuration is invalid; see the proxy's log"}}`)
+			return false, 0
+		}
+		return
+	}
+	handler.HandleRequestFn = g.handle
+}
+
+type guest struct {
+	cfg       verifier.Config
+	v         *verifier.Verifier
+	rules     state.Rules
+	cur       *state.State
+	lastState []byte    // state.json as last loaded
+	checked   time.Time // when state.json was last looked at
+}
+
+func newGuest(doc []byte) (*guest, error) {
+	cfg, err := verifier.ParseConfig(doc)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.SnapshotDir == "" {
+		return nil, errString(`the configuration needs "snapshot_dir", the directory keyplane sync --out writes`)
+	}
+	v, err := verifier.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g := &guest{cfg: cfg, v: v}
+	g.reload(v.Now())
+	return g, nil
+}
+
+func (g *guest) path(name string) string { return g.cfg.SnapshotDir + "/" + name }
+
+// reload loads the directory's state when state.json changed. The agent writes the blobs first
+// and state.json last, each atomically, so a changed state.json means the blobs are complete.
+func (g *guest) reload(now time.Time) {
+	g.checked = now
+	st, err := os.ReadFile(g.path("state.json"))
+	if err != nil || bytes.Equal(st, g.lastState) {
+		return
+	}
+	if err := g.load(st, now); err != nil {
+		handler.Host.Log(api.LogLevelWarn, "keyplane: snapshot directory refused: "+err.Error())
+		return
+	}
+	g.lastState = st
+}
+
+func (g *guest) load(st []byte, now time.Time) error {
+	trusted := snapshot.Trusted{}
+	for _, k := range g.cfg.SigningKeys {
+		trusted[k.ID] = k.PublicKey
+	}
+	if doc, err := os.ReadFile(g.path("trusted.json")); err == nil {
+		if keys, err := verifier.ParseSigningKeys(doc); err == nil {
+			for _, k := range keys {
+				trusted[k.ID] = k.PublicKey
+			}
+		}
+	}
+	blob, err := os.ReadFile(g.path("snapshot.kps"))
+	if err != nil {
+		return err
+	}
+	base, err := snapshot.Open(blob, trusted, snapshot.Limits{})
+	if err != nil {
+		return err
+	}
+	var d *snapshot.Delta
+	if bytes.Contains(st, []byte(`"has_delta":true`)) {
+		db, err := os.ReadFile(g.path("delta.kps"))
+		if err != nil {
+			return err
+		}
+		if d, err = snapshot.OpenDelta(db, trusted, snapshot.Limits{}); err != nil {
+			return err
+		}
+	}
+	// The agent enforced freshness when it accepted these blobs; an expired state still loads
+	// here, and the failure mode decides what to do with it.
+	next, err := g.rules.Restore(base, d)
+	if err != nil {
+		return err
+	}
+	g.cur = next
+	return nil
+}
+
+func (g *guest) handle(req api.Request, resp api.Response) (next bool, reqCtx uint32) {
+	now := g.v.Now()
+	if now.Sub(g.checked) >= time.Second {
+		g.reload(now)
+	}
+	h := req.Headers()
+	uri := req.GetURI()
+	hv := ""
+	if kh := g.v.KeyHeader(); kh != "" {
+		hv, _ = h.Get(kh)
+	}
+	key, _ := g.v.ExtractKey(hv, uri)
+	host, _ := h.Get("Host")
+	origin, _ := h.Get("Origin")
+	referer, _ := h.Get("Referer")
+	r := verifier.Request{Method: req.GetMethod(), Path: uri, Host: host, Origin: origin, Referer: referer,
+		ClientIP: clientIP(req.GetSourceAddr()), Key: key}
+	var keys verifier.Lookuper
+	var fresh verifier.Freshness
+	if g.cur != nil {
+		keys, fresh = g.cur.Keys(), verifier.Freshness{ExpiresAt: g.cur.ExpiresAt()}
+	}
+	d := g.v.Check(&r, keys, fresh)
+	if !d.Allowed {
+		rh := resp.Headers()
+		rh.Set("Content-Type", "application/json")
+		if d.WWWAuthenticate != "" {
+			rh.Set("WWW-Authenticate", d.WWWAuthenticate)
+		}
+		if d.RateLimit.Limit > 0 {
+			rh.Set("RateLimit-Limit", strconv.FormatUint(uint64(d.RateLimit.Limit), 10))
+			rh.Set("RateLimit-Remaining", strconv.FormatUint(uint64(d.RateLimit.Remaining), 10))
+			rh.Set("RateLimit-Reset", strconv.FormatInt(d.RateLimit.Reset, 10))
+			if d.RateLimit.RetryAfter > 0 {
+				rh.Set("Retry-After", strconv.FormatInt(d.RateLimit.RetryAfter, 10))
+			}
+		}
+		resp.SetStatusCode(uint32(d.Status))
+		resp.Body().WriteString(d.Body)
+		return false, 0
+	}
+	// A client must not be able to claim an identity.
+	h.Remove("X-Keyplane-Key-Id")
+	h.Remove("X-Keyplane-Workspace")
+	h.Remove("X-Keyplane-Scopes")
+	if d.StripKey {
+		if kh := g.v.KeyHeader(); kh != "" {
+			h.Remove(kh)
+		}
+		if g.cfg.KeyQuery != "" {
+			req.SetURI(string(g.v.AppendStrippedTarget(nil, uri)))
+		}
+	}
+	if !d.Unauthenticated {
+		var id [64]byte
+		h.Set("X-Keyplane-Key-Id", string(d.AppendKeyID(id[:0])))
+		h.Set("X-Keyplane-Workspace", d.Workspace)
+		h.Set("X-Keyplane-Scopes", d.Scopes)
+	}
+	return true, 0
+}
+
+func clientIP(addr string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		return ap.Addr().Unmap()
+	}
+	a, _ := netip.ParseAddr(addr)
+	return a.Unmap()
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }

@@ -1,0 +1,269 @@
+// Command proxywasm is keyplane's verifier as a proxy-wasm filter (Envoy, Istio, APISIX). It
+// fetches signed snapshots and deltas from the control plane itself, with dispatched HTTP calls on
+// a tick, verifies them, and decides every request locally with package verifier. Its plugin
+// configuration is the verifier's JSON document with a "control_plane" section and pinned
+// "signing_keys" (docs/verifier.md, docs/wasm.md).
+//
+// Envoy runs one VM per worker thread: each worker holds its own copy of the snapshot and its own
+// rate-limit table, so memory is (snapshot bytes + a few MB) per worker, and a rate limit applies
+// per worker.
+//
+// Build: make wasm (TinyGo, -target=wasip1 -buildmode=c-shared; also with mainline Go).
+package main
+
+import (
+	"net/netip"
+	"strconv"
+
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/keyplane/keyplane/sync/snapshot"
+	"github.com/keyplane/keyplane/sync/state"
+	"github.com/keyplane/keyplane/verifier"
+)
+
+func main() {}
+
+func init() { proxywasm.SetVMContext(&vm{}) }
+
+type vm struct{ types.DefaultVMContext }
+
+func (*vm) NewPluginContext(uint32) types.PluginContext { return &plugin{} }
+
+// plugin holds the configuration, the verified state and the sync loop of one VM.
+type plugin struct {
+	types.DefaultPluginContext
+	cfg      verifier.Config
+	v        *verifier.Verifier
+	trusted  snapshot.Trusted
+	rules    state.Rules
+	cur      *state.State
+	inflight bool
+	rebase   bool
+}
+
+func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
+	data, err := proxywasm.GetPluginConfiguration()
+	if err != nil {
+		proxywasm.LogCriticalf("keyplane: no plugin configuration: %v", err)
+		return types.OnPluginStartStatusFailed
+	}
+	cfg, err := verifier.ParseConfig(data)
+	if err == nil && (cfg.ControlPlane.Cluster == "" || len(cfg.SigningKeys) == 0) {
+		err = errString(`the configuration needs "control_plane" and pinned "signing_keys"`)
+	}
+	if err != nil {
+		proxywasm.LogCriticalf("keyplane: %v", err)
+		return types.OnPluginStartStatusFailed
+	}
+	if p.v, err = verifier.New(cfg); err != nil {
+		proxywasm.LogCriticalf("keyplane: %v", err)
+		return types.OnPluginStartStatusFailed
+	}
+	p.cfg = cfg
+	p.rules.Workspace = cfg.ControlPlane.Workspace
+	p.trusted = snapshot.Trusted{}
+	for _, k := range cfg.SigningKeys {
+		p.trusted[k.ID] = k.PublicKey
+	}
+	if err := proxywasm.SetTickPeriodMilliSeconds(uint32(cfg.ControlPlane.PollMillis)); err != nil {
+		proxywasm.LogCriticalf("keyplane: tick: %v", err)
+		return types.OnPluginStartStatusFailed
+	}
+	p.poll()
+	return types.OnPluginStartStatusOK
+}
+
+func (p *plugin) OnTick() {
+	if !p.inflight {
+		p.poll()
+	}
+}
+
+// poll asks the control plane for a full snapshot (none yet, or told to re-base) or for the delta
+// that brings the current state up to date.
+func (p *plugin) poll() {
+	cp := p.cfg.ControlPlane
+	path := "/v1/snapshots/latest"
+	if p.cur != nil && !p.rebase {
+		path = "/v1/snapshots/delta?" + p.cur.DeltaQuery(int(cp.WaitSeconds))
+	}
+	if cp.Workspace != "" {
+		sep := "?"
+		if p.cur != nil && !p.rebase {
+			sep = "&"
+		}
+		path += sep + "workspace_id=" + cp.Workspace
+	}
+	authority := cp.Authority
+	if authority == "" {
+		authority = cp.Cluster
+	}
+	headers := [][2]string{{":method", "GET"}, {":path", path}, {":authority", authority}, {":scheme", "http"},
+		{"authorization", "Bearer " + cp.Token}}
+	timeout := uint32(cp.WaitSeconds*1000 + 10_000)
+	if _, err := proxywasm.DispatchHttpCall(cp.Cluster, headers, nil, nil, timeout, p.onResponse); err != nil {
+		proxywasm.LogWarnf("keyplane: dispatch to %s: %v", cp.Cluster, err)
+		return
+	}
+	p.inflight = true
+}
+
+func (p *plugin) onResponse(_, bodySize, _ int) {
+	p.inflight = false
+	status := ""
+	if hs, err := proxywasm.GetHttpCallResponseHeaders(); err == nil {
+		for _, h := range hs {
+			if h[0] == ":status" {
+				status = h[1]
+			}
+		}
+	}
+	switch status {
+	case "200":
+	case "304":
+		p.again()
+		return
+	case "409": // the base cannot be brought up to date: fetch a full snapshot
+		p.rebase = true
+		p.poll()
+		return
+	default:
+		proxywasm.LogWarnf("keyplane: control plane answered %q", status)
+		return
+	}
+	body, err := proxywasm.GetHttpCallResponseBody(0, bodySize)
+	if err != nil {
+		proxywasm.LogWarnf("keyplane: reading the snapshot: %v", err)
+		return
+	}
+	if err := p.apply(body, p.cur == nil || p.rebase); err != nil {
+		proxywasm.LogWarnf("keyplane: refused a snapshot: %v", err)
+		return
+	}
+	p.again()
+}
+
+// again keeps a long poll open at all times; with plain polling the next tick asks.
+func (p *plugin) again() {
+	if p.cfg.ControlPlane.WaitSeconds > 0 {
+		p.poll()
+	}
+}
+
+// apply verifies a blob and makes it current if the rules (rollback, freeze, base) allow.
+func (p *plugin) apply(blob []byte, full bool) error {
+	now := p.v.Now().Unix()
+	if full {
+		s, err := snapshot.Open(blob, p.trusted, snapshot.Limits{})
+		if err != nil {
+			return err
+		}
+		next, err := p.rules.WithBase(p.cur, s, now)
+		if err != nil {
+			return err
+		}
+		p.cur, p.rebase = next, false
+		return nil
+	}
+	d, err := snapshot.OpenDelta(blob, p.trusted, snapshot.Limits{})
+	if err != nil {
+		return err
+	}
+	next, err := p.rules.WithDelta(p.cur, d, now)
+	if err != nil {
+		return err
+	}
+	p.cur = next
+	return nil
+}
+
+func (p *plugin) NewHttpContext(uint32) types.HttpContext { return &request{p: p} }
+
+type request struct {
+	types.DefaultHttpContext
+	p *plugin
+}
+
+func (r *request) OnHttpRequestHeaders(int, bool) types.Action {
+	p := r.p
+	path := header(":path")
+	key, _ := p.v.ExtractKey(header(p.v.KeyHeader()), path)
+	req := verifier.Request{Method: header(":method"), Path: path, Host: header(":authority"),
+		Origin: header("origin"), Referer: header("referer"), ClientIP: clientIP(), Key: key}
+	var keys verifier.Lookuper
+	var fresh verifier.Freshness
+	if p.cur != nil {
+		keys, fresh = p.cur.Keys(), verifier.Freshness{ExpiresAt: p.cur.ExpiresAt()}
+	}
+	d := p.v.Check(&req, keys, fresh)
+	if !d.Allowed {
+		hs := [][2]string{{"content-type", "application/json"}}
+		if d.WWWAuthenticate != "" {
+			hs = append(hs, [2]string{"www-authenticate", d.WWWAuthenticate})
+		}
+		hs = rateHeaders(hs, &d)
+		if err := proxywasm.SendHttpResponse(uint32(d.Status), hs, []byte(d.Body), -1); err != nil {
+			proxywasm.LogErrorf("keyplane: local response: %v", err)
+		}
+		return types.ActionPause
+	}
+	// A client must not be able to claim an identity.
+	for _, h := range []string{"x-keyplane-key-id", "x-keyplane-workspace", "x-keyplane-scopes"} {
+		_ = proxywasm.RemoveHttpRequestHeader(h)
+	}
+	if d.StripKey {
+		if h := p.v.KeyHeader(); h != "" {
+			_ = proxywasm.RemoveHttpRequestHeader(h)
+		}
+		if p.cfg.KeyQuery != "" {
+			_ = proxywasm.ReplaceHttpRequestHeader(":path", string(p.v.AppendStrippedTarget(nil, path)))
+		}
+	}
+	if !d.Unauthenticated {
+		_ = proxywasm.ReplaceHttpRequestHeader("x-keyplane-key-id", d.KeyID())
+		_ = proxywasm.ReplaceHttpRequestHeader("x-keyplane-workspace", d.Workspace)
+		_ = proxywasm.ReplaceHttpRequestHeader("x-keyplane-scopes", d.Scopes)
+	}
+	return types.ActionContinue
+}
+
+func header(name string) string {
+	if name == "" {
+		return ""
+	}
+	v, _ := proxywasm.GetHttpRequestHeader(name)
+	return v
+}
+
+// clientIP reads Envoy's source.address property ("ip:port").
+func clientIP() netip.Addr {
+	b, err := proxywasm.GetProperty([]string{"source", "address"})
+	if err != nil {
+		return netip.Addr{}
+	}
+	if ap, err := netip.ParseAddrPort(string(b)); err == nil {
+		return ap.Addr().Unmap()
+	}
+	a, _ := netip.ParseAddr(string(b))
+	return a.Unmap()
+}
+
+func rateHeaders(hs [][2]string, d *verifier.Decision) [][2]string {
+	if d.RateLimit.Limit == 0 {
+		return hs
+	}
+	hs = append(hs,
+		[2]string{"ratelimit-limit", strconv.FormatUint(uint64(d.RateLimit.Limit), 10)},
+		[2]string{"ratelimit-remaining", strconv.FormatUint(uint64(d.RateLimit.Remaining), 10)},
+		[2]string{"ratelimit-reset", strconv.FormatInt(d.RateLimit.Reset, 10)})
+	if d.RateLimit.RetryAfter > 0 {
+		hs = append(hs, [2]string{"retry-after", strconv.FormatInt(d.RateLimit.RetryAfter, 10)})
+	}
+	return hs
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }

@@ -1,0 +1,107 @@
+// Package wasmtest is what the wasm modules' tests share: the built modules, and a real control
+// plane with the keys every edge test needs.
+package wasmtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/keyplane/keyplane/controlplane/api"
+	"github.com/keyplane/keyplane/controlplane/apiv1"
+	"github.com/keyplane/keyplane/controlplane/client"
+	"github.com/keyplane/keyplane/controlplane/signing"
+	"github.com/keyplane/keyplane/controlplane/store/sqlstore"
+)
+
+// Module is one built .wasm file.
+type Module struct {
+	Name  string // e.g. "proxywasm (TinyGo)"
+	Bytes []byte
+}
+
+// Modules returns the builds of module m (proxywasm or httpwasm) that `make wasm` writes to
+// build/wasm: TinyGo's and mainline Go's. Missing builds skip the test, or fail it when
+// KEYPLANE_REQUIRE_WASM is set, as `make test` does after building them.
+func Modules(t testing.TB, m string) []Module {
+	_, file, _, _ := runtime.Caller(0)
+	dir := filepath.Join(filepath.Dir(file), "..", "..", "build", "wasm")
+	var out []Module
+	for _, b := range []struct{ file, name string }{{m + ".wasm", m + " (TinyGo)"}, {m + "-go.wasm", m + " (Go)"}} {
+		data, err := os.ReadFile(filepath.Join(dir, b.file))
+		if err != nil {
+			if os.Getenv("KEYPLANE_REQUIRE_WASM") != "" {
+				t.Fatalf("%s: %v (make wasm builds it)", b.file, err)
+			}
+			t.Skipf("%s not built: run make wasm (%v)", b.file, err)
+		}
+		out = append(out, Module{Name: b.name, Bytes: data})
+	}
+	return out
+}
+
+// ControlPlane is a real control plane on 127.0.0.1 with a workspace and keys.
+type ControlPlane struct {
+	URL         string
+	Admin       *client.Client
+	Workspace   apiv1.Workspace
+	SnapshotKey apiv1.Key            // snapshots:read
+	Keys        map[string]apiv1.Key // by name
+	SigningKeys json.RawMessage      // the "keys" array of GET /v1/signing-keys
+	Ring        *signing.Ring
+}
+
+// StartControlPlane starts it with these keys: "writer" (events:write, 3 requests a minute),
+// "reader" (events:read), "office" (events:write, only from 10.0.0.0/8).
+func StartControlPlane(t testing.TB) *ControlPlane {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "cp.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := signing.Generate(rand.Reader, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.New(api.Config{Store: st, Keyring: signing.Static{R: ring}, AdminToken: "admin",
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	t.Cleanup(func() { srv.CloseClientConnections(); srv.Close(); st.Close() })
+	cp := &ControlPlane{URL: srv.URL, Admin: client.New(client.Config{BaseURL: srv.URL, Token: "admin"}), Keys: map[string]apiv1.Key{}, Ring: ring}
+	if cp.Workspace, err = cp.Admin.CreateWorkspace(ctx, apiv1.CreateWorkspaceRequest{Name: "edge-test"}); err != nil {
+		t.Fatal(err)
+	}
+	cp.SnapshotKey = cp.Create(t, apiv1.CreateKeyRequest{Name: "edge", Scopes: []string{"snapshots:read"}})
+	cp.Create(t, apiv1.CreateKeyRequest{Name: "writer", Scopes: []string{"events:write"}, RateLimit: &apiv1.RateLimit{Limit: 3, WindowSeconds: 60}})
+	cp.Create(t, apiv1.CreateKeyRequest{Name: "reader", Scopes: []string{"events:read"}})
+	cp.Create(t, apiv1.CreateKeyRequest{Name: "office", Scopes: []string{"events:write"}, Restrictions: &apiv1.Restrictions{AllowedCIDRs: []string{"10.0.0.0/8"}}})
+	keys, err := json.Marshal(ring.Public().Keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp.SigningKeys = keys
+	return cp
+}
+
+// Create makes a key in the workspace and remembers it by name.
+func (cp *ControlPlane) Create(t testing.TB, req apiv1.CreateKeyRequest) apiv1.Key {
+	t.Helper()
+	req.WorkspaceID = cp.Workspace.ID
+	k, err := cp.Admin.CreateKey(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp.Keys[req.Name] = k
+	return k
+}
+
+// Policy is the route table every edge test uses.
+const Policy = `"routes":[{"method":"POST","path":"/events","scopes":["events:write"]},{"path":"/","scopes":[]}]`
