@@ -33,9 +33,10 @@ type Config struct {
 	// created on first start); SigningKey, a base64 Ed25519 seed, replaces it when set.
 	SigningKeysFile string
 	SigningKey      string
-	KeyLimit        int          // default maximum of active keys per workspace
-	Logger          *slog.Logger // slog.Default() when nil
-	Out             io.Writer    // where the first-start banner goes (os.Stdout when nil)
+	KeyLimit        int           // default maximum of active keys per workspace
+	SnapshotTTL     time.Duration // validity of signed snapshots and deltas (24 h)
+	Logger          *slog.Logger  // slog.Default() when nil
+	Out             io.Writer     // where the first-start banner goes (os.Stdout when nil)
 	Ready           func(addr string)
 }
 
@@ -81,7 +82,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           api.New(api.Config{Store: st, Keyring: keys, AdminToken: token, KeyLimit: cfg.KeyLimit, Logger: cfg.Logger}),
+		Handler:           api.New(api.Config{Store: st, Keyring: keys, AdminToken: token, KeyLimit: cfg.KeyLimit, Logger: cfg.Logger, SnapshotTTL: cfg.SnapshotTTL}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}

@@ -33,10 +33,12 @@ type Config struct {
 	Keyring    publish.Keyring // snapshot signing keys; a new in-memory key when nil
 	AdminToken string          // the bootstrap management token
 	KeyLimit   int             // default maximum of active keys per workspace (1000)
-	MaxBody    int64           // largest accepted request body in bytes (64 KiB)
-	Clock      Clock           // time.Now by default
-	Rand       io.Reader       // crypto/rand by default
-	Logger     *slog.Logger    // slog.Default() by default
+	// SnapshotTTL is how long a signed snapshot or delta stays valid (24 h).
+	SnapshotTTL time.Duration
+	MaxBody     int64        // largest accepted request body in bytes (64 KiB)
+	Clock       Clock        // time.Now by default
+	Rand        io.Reader    // crypto/rand by default
+	Logger      *slog.Logger // slog.Default() by default
 }
 
 // Server serves the REST API.
@@ -91,7 +93,7 @@ func New(cfg Config) *Server {
 		s.keyring = signing.Static{R: ring}
 	}
 	if cfg.Store != nil {
-		s.publisher = publish.New(publish.Config{Store: cfg.Store, Keys: s.keyring, Clock: s.clock, Logger: s.log})
+		s.publisher = publish.New(publish.Config{Store: cfg.Store, Keys: s.keyring, Clock: s.clock, Logger: s.log, TTL: cfg.SnapshotTTL})
 	}
 	s.engine = s.routes()
 	return s

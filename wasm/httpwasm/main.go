@@ -1,7 +1,7 @@
 // Command httpwasm is keyplane's verifier as an http-wasm guest (Traefik, Dapr, any net/http
 // server through http-wasm-host-go, and `keyplane edge`). Guests make no HTTP calls and have no
 // timers, so it reads the verified state that `keyplane sync --out DIR` keeps in a directory the
-// host mounts: it looks at the small state.json at most once a second and reloads the snapshot
+// host mounts: it looks at the small state.json at most every 100 ms and reloads the snapshot
 // only when that changes. Its configuration is the verifier's JSON document with "snapshot_dir"
 // (the directory as the guest sees it) and, optionally, pinned "signing_keys"; keys the agent has
 // come to trust (trusted.json) are trusted too.
@@ -41,6 +41,10 @@ func init() {
 	}
 	handler.HandleRequestFn = g.handle
 }
+
+// checkEvery is how often a busy guest looks at state.json (a ~200-byte read): it bounds how
+// late a revocation takes effect after the agent wrote it.
+const checkEvery = 100 * time.Millisecond
 
 type guest struct {
 	cfg       verifier.Config
@@ -127,7 +131,7 @@ func (g *guest) load(st []byte, now time.Time) error {
 
 func (g *guest) handle(req api.Request, resp api.Response) (next bool, reqCtx uint32) {
 	now := g.v.Now()
-	if now.Sub(g.checked) >= time.Second {
+	if now.Sub(g.checked) >= checkEvery {
 		g.reload(now)
 	}
 	h := req.Headers()

@@ -145,7 +145,7 @@ func testModule(t *testing.T, wasm []byte) {
 	blob[len(blob)/2] ^= 1
 	os.WriteFile(filepath.Join(dir, agent.BaseFile), blob, 0o644)
 	os.WriteFile(filepath.Join(dir, agent.StateFile), []byte(`{"workspace":"x","version":999,"has_delta":false}`), 0o644)
-	time.Sleep(1100 * time.Millisecond) // the guest looks at state.json once a second
+	time.Sleep(3 * checkEvery) // the guest looks at state.json every checkEvery
 	if resp, _ := call("GET", steady.Key); resp.StatusCode != 200 {
 		t.Fatalf("a tampered snapshot replaced the verified state: %d", resp.StatusCode)
 	}

@@ -31,6 +31,8 @@ Usage:
   keyplane keys revoke ID | --name NAME [--workspace ID]
   keyplane keys rotate ID [--grace 24h]
   keyplane keys verify KEY [--scopes a:b,c:d]
+  keyplane edge --upstream URL --control-plane URL --token SNAPSHOT_TOKEN [--listen 127.0.0.1:8081]
+                [--wasm FILE | --native] [--config FILE] [--state DIR] [--signing-keys KEYS]
   keyplane sync --control-plane URL --token SNAPSHOT_TOKEN --out DIR [--signing-keys KEYS]
   keyplane snapshot inspect FILE | verify --signing-keys KEYS FILE
   keyplane signing-keys rotate [--data DIR | --file FILE] [--keep 2] | list
@@ -60,6 +62,8 @@ func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		err = workspaces(args[1:], stdout)
 	case "keys":
 		err = keys(args[1:], stdout)
+	case "edge":
+		err = edge(ctx, args[1:], stdout, stderr)
 	case "sync":
 		err = syncCmd(ctx, args[1:], stderr)
 	case "snapshot":

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/keyplane/keyplane/controlplane"
 )
@@ -18,6 +19,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	data := fs.String("data", "data", "data directory: the SQLite file and the generated admin token")
 	dbURL := fs.String("database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (default $DATABASE_URL); empty means embedded SQLite")
 	keyLimit := fs.Int("key-limit", 1000, "default maximum of active keys per workspace")
+	ttl := fs.Duration("snapshot-ttl", 24*time.Hour, "how long signed snapshots and deltas stay valid at the edges")
 	signingKeys := fs.String("signing-keys", os.Getenv("KEYPLANE_SIGNING_KEYS_FILE"), "snapshot signing keyring (default DATA/signing-keys.json; $KEYPLANE_SIGNING_KEYS_FILE)")
 	if pos, err := parse(fs, args); err != nil {
 		return err
@@ -31,7 +33,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	return controlplane.Run(ctx, controlplane.Config{
 		Addr: *addr, DataDir: *data, DatabaseURL: *dbURL, AdminToken: token, KeyLimit: *keyLimit,
-		SigningKeysFile: *signingKeys, SigningKey: os.Getenv("KEYPLANE_SIGNING_KEY"),
+		SigningKeysFile: *signingKeys, SnapshotTTL: *ttl, SigningKey: os.Getenv("KEYPLANE_SIGNING_KEY"),
 		Logger: slog.New(slog.NewTextHandler(stderr, nil)), Out: stdout,
 		Ready: func(addr string) { fmt.Fprintf(stdout, quickstart, addr, tokenRef) },
 	})
