@@ -198,4 +198,3 @@ func waitFor(t *testing.T, what string, limit time.Duration, ok func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
