@@ -11,9 +11,12 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/keyplane
 
-# The control plane on the embedded SQLite store in ./data; prints the admin token on first start.
-run: build
-	$(BIN) serve --data data
+# The whole product for a newcomer: the control plane (embedded SQLite in ./data; the admin token
+# is printed on first start), an edge with the TinyGo http-wasm module embedded, and a demo upstream.
+run: wasm
+	mkdir -p cmd/keyplane/cli/embedded && cp build/wasm/httpwasm.wasm cmd/keyplane/cli/embedded/httpwasm.wasm
+	$(GO) build -tags embedwasm -o $(BIN) ./cmd/keyplane
+	$(BIN) demo --data data
 
 # The WebAssembly modules, with TinyGo (installed on first use) and with mainline Go.
 WASM_SRC := $(shell find verifier sync wasm -name '*.go' -not -name '*_test.go') go.mod go.sum

@@ -20,6 +20,7 @@ import (
 const usage = `keyplane: API keys for HTTP APIs, verified at the edge.
 
 Usage:
+  keyplane demo [--data ./data]          the control plane, an edge and a demo upstream in one (make run)
   keyplane serve [--addr 127.0.0.1:8080] [--data ./data] [--database-url postgres://...]
   keyplane workspaces create --name NAME [--key-prefix kp] [--key-limit 1000]
   keyplane workspaces list | get ID
@@ -62,6 +63,8 @@ func MainContext(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		err = workspaces(args[1:], stdout)
 	case "keys":
 		err = keys(args[1:], stdout)
+	case "demo":
+		err = demo(ctx, args[1:], stdout, stderr)
 	case "edge":
 		err = edge(ctx, args[1:], stdout, stderr)
 	case "sync":

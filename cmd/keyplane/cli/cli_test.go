@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -218,3 +223,86 @@ func TestSyncSnapshotAndSigningKeys(t *testing.T) {
 		t.Fatal("a tampered snapshot verified")
 	}
 }
+
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	cpAddr, edgeAddr, upAddr := freePort(t), freePort(t), freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- MainContext(ctx, []string{"demo", "--data", dir, "--addr", cpAddr, "--edge", edgeAddr, "--upstream", upAddr}, &out, io.Discard)
+	}()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "Try, in another shell") {
+		if time.Now().After(deadline) {
+			t.Fatalf("demo did not start: %s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Follow the printed instructions, through the client instead of the shell.
+	b, _ := os.ReadFile(filepath.Join(dir, controlplane.AdminTokenFile))
+	t.Setenv("KEYPLANE_URL", "http://"+cpAddr)
+	t.Setenv("KEYPLANE_TOKEN", strings.TrimSpace(string(b)))
+	ws := regexp.MustCompile(`--workspace (ws_\w+)`).FindStringSubmatch(out.String())
+	if ws == nil {
+		t.Fatalf("no workspace in %s", out.String())
+	}
+	o, code := run(t, "keys", "create", "--workspace", ws[1], "--name", "alice", "--scopes", "events:write", "--json")
+	var k apiv1.Key
+	if code != 0 || json.Unmarshal([]byte(o), &k) != nil {
+		t.Fatalf("%d %s", code, o)
+	}
+	post := func(key string) int {
+		req, _ := http.NewRequest("POST", "http://"+edgeAddr+"/events", nil)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for deadline := time.Now().Add(10 * time.Second); post(k.Key) != 200; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the new key never passed the edge: %d", post(k.Key))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if c := post(""); c != 401 {
+		t.Fatalf("no key: %d", c)
+	}
+	if o, code := run(t, "keys", "revoke", "--name", "alice", "--workspace", ws[1]); code != 0 {
+		t.Fatalf("%d %s", code, o)
+	}
+	for deadline := time.Now().Add(time.Second); post(k.Key) != 401; {
+		if time.Now().After(deadline) {
+			t.Fatal("the revoked key still passes the edge after 1 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
