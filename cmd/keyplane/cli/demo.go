@@ -106,7 +106,7 @@ Try, in another shell:
   curl -i -X POST http://%s/events -H "Authorization: Bearer $KEY"   # 200: the upstream sees x-keyplane-key-id, not the key
   curl -i http://%s/events                                            # 401 invalid_api_key
   bin/keyplane keys revoke --name alice --workspace %s
-  curl -i -X POST http://%s/events -H "Authorization: Bearer $KEY"   # 401 within a second of the revoke
+  sleep 1; curl -i -X POST http://%s/events -H "Authorization: Bearer $KEY"   # 401: the revocation reached the edge (~0.1 s)
 
 `
 
