@@ -4,7 +4,7 @@ BIN     := bin/keyplane
 PKGS    := ./...
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build run test vet fmt-check bench bench-quick fuzz clean wasm
+.PHONY: all build run test vet fmt-check bench bench-quick fuzz clean wasm e2e-traefik
 
 all: build
 
@@ -34,6 +34,12 @@ test: fmt-check vet wasm
 
 vet:
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags traefik ./examples/traefik
+
+# The http-wasm module in a real Traefik v3.6.12, built from the Go module proxy on first use
+# (minutes, so it is not part of make test).
+e2e-traefik: wasm
+	TRAEFIK_BIN=$$(bash scripts/ensure-traefik.sh) KEYPLANE_REQUIRE_WASM=1 $(GO) test -count=1 -tags traefik -run TestTraefik -v ./examples/traefik
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
