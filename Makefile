@@ -46,13 +46,14 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # Benchmarks, side by side in one run.
-bench:
+# Every benchmark side by side in one run; writes docs/benchmarks.md (internal/benchreport).
+bench: wasm
 	bash scripts/ensure-postgres.sh
-	KEYPLANE_REQUIRE_POSTGRES=1 $(GO) test -count=1 -run '^$$' -bench . -benchtime 3s -timeout 30m $(PKGS)
+	KEYPLANE_REQUIRE_WASM=1 $(GO) run ./internal/benchreport -out docs/benchmarks.md
 
-bench-quick:
+bench-quick: wasm
 	bash scripts/ensure-postgres.sh
-	KEYPLANE_REQUIRE_POSTGRES=1 $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 10m $(PKGS)
+	KEYPLANE_REQUIRE_WASM=1 $(GO) run ./internal/benchreport -quick -out docs/benchmarks.md
 
 # Each fuzz target for FUZZTIME.
 FUZZTIME ?= 30s

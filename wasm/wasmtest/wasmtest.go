@@ -20,6 +20,8 @@ import (
 	"github.com/keyplane/keyplane/controlplane/client"
 	"github.com/keyplane/keyplane/controlplane/signing"
 	"github.com/keyplane/keyplane/controlplane/store/sqlstore"
+	"github.com/keyplane/keyplane/sync/snapshot"
+	"github.com/keyplane/keyplane/verifier/apikey"
 )
 
 // Module is one built .wasm file.
@@ -105,3 +107,69 @@ func (cp *ControlPlane) Create(t testing.TB, req apiv1.CreateKeyRequest) apiv1.K
 
 // Policy is the route table every edge test uses.
 const Policy = `"routes":[{"method":"POST","path":"/events","scopes":["events:write"]},{"path":"/","scopes":[]}]`
+
+// Synthetic is a signed snapshot of n generated keys, built without a control plane, for
+// benchmarks that need many keys.
+type Synthetic struct {
+	Keys        []string        // the full keys, all valid
+	Blob        []byte          // the signed full snapshot
+	SigningKeys json.RawMessage // the "keys" array of a signing-keys document that trusts it
+}
+
+// NewSynthetic builds a snapshot of n keys (scope events:write, no limits) for workspace ws.
+func NewSynthetic(t testing.TB, n int) *Synthetic {
+	t.Helper()
+	ring, err := signing.Generate(rand.Reader, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Synthetic{Keys: make([]string, n)}
+	keys := make([]snapshot.Key, n)
+	for i := range keys {
+		k, err := apikey.Generate("kp", "live", rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Keys[i] = k
+		keys[i] = snapshot.Key{Hash: apikey.Hash(k), Policy: snapshot.Policy{Scopes: []string{"events:write"}, Environment: "live", Type: "GENERIC"}}
+	}
+	signer := ring.Signer()
+	now := time.Now()
+	if s.Blob, err = snapshot.BuildFull(snapshot.Header{Workspace: "ws_bench", Version: 1, IssuedAt: now.Unix(),
+		ExpiresAt: now.Add(24 * time.Hour).Unix(), KeyID: signer.KeyID}, keys, signer); err != nil {
+		t.Fatal(err)
+	}
+	if s.SigningKeys, err = json.Marshal(ring.Public().Keys); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// WriteStateDir lays the snapshot out as `keyplane sync --out` does, for the http-wasm guest.
+func (s *Synthetic) WriteStateDir(t testing.TB, dir string) {
+	t.Helper()
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(dir, "snapshot.kps"), s.Blob, 0o644))
+	must(os.WriteFile(filepath.Join(dir, "trusted.json"), []byte(`{"keys":`+string(s.SigningKeys)+`}`), 0o644))
+	must(os.WriteFile(filepath.Join(dir, "state.json"), []byte(`{"workspace":"ws_bench","version":1,"has_delta":false}`), 0o644))
+}
+
+// Trusted is the signing key set that verifies Blob.
+func (s *Synthetic) Trusted() snapshot.Trusted {
+	var doc struct {
+		Keys []struct {
+			ID        string `json:"id"`
+			PublicKey []byte `json:"public_key"`
+		} `json:"keys"`
+	}
+	_ = json.Unmarshal([]byte(`{"keys":`+string(s.SigningKeys)+`}`), &doc)
+	t := snapshot.Trusted{}
+	for _, k := range doc.Keys {
+		t[k.ID] = k.PublicKey
+	}
+	return t
+}
