@@ -70,6 +70,9 @@ func (m *Middleware) Run(ctx context.Context) error {
 	return m.agent.Run(ctx)
 }
 
+// Verifier is the middleware's verifier.
+func (m *Middleware) Verifier() *verifier.Verifier { return m.v }
+
 // Agent is the in-process sync agent, or nil.
 func (m *Middleware) Agent() *agent.Agent { return m.agent }
 
