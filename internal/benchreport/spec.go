@@ -11,12 +11,15 @@ import (
 // runs lists the benchmark invocations; quick trims sizes and repetitions.
 func runs(quick bool) []run {
 	count, long := 5, "3s"
+	propagation := run{pkg: "./sync/agent", pattern: "RevocationPropagation", benchtime: "20x", count: 3, prefix: "agent/"}
 	if quick {
 		count, long = 1, "1s"
+		propagation.pattern, propagation.count = "RevocationPropagation/agents=(10|100)$", 1
 	}
 	rs := []run{
-		{pkg: "./controlplane/api", pattern: "CreateKey|VerifyEndpoint", benchtime: long, count: min(count, 3), prefix: "api/"},
-		{pkg: "./sync/agent", pattern: "RevocationPropagation", benchtime: "20x", count: min(count, 3), prefix: "agent/"},
+		{pkg: "./controlplane/api", pattern: "CreateKey|RevokeKey|VerifyEndpoint$", benchtime: long, count: min(count, 3), prefix: "api/"},
+		{pkg: "./controlplane/api", pattern: "VerifyEndpointLoad", benchtime: "1x", count: min(count, 3), prefix: "api/"},
+		propagation,
 	}
 	snap := run{pkg: "./sync/snapshot", pattern: "BuildFull|Open|BuildDelta", benchtime: "1x", count: count, prefix: "snapshot/"}
 	verify := run{pkg: "./verifier", pattern: "^BenchmarkVerify$", benchtime: "1s", count: count, prefix: "verifier/"}
@@ -93,6 +96,8 @@ func sections() []section {
 				{label: "10 agents, p99", bench: "agent/RevocationPropagation/agents=10", unit: "p99-ms"},
 				{label: "100 agents, p50", bench: "agent/RevocationPropagation/agents=100", unit: "p50-ms"},
 				{label: "100 agents, p99", bench: "agent/RevocationPropagation/agents=100", unit: "p99-ms"},
+				{label: "1000 agents, p50", bench: "agent/RevocationPropagation/agents=1000", unit: "p50-ms"},
+				{label: "1000 agents, p99", bench: "agent/RevocationPropagation/agents=1000", unit: "p99-ms"},
 			},
 		},
 		{
@@ -114,10 +119,18 @@ func sections() []section {
 		},
 		{
 			title: "Control plane",
-			intro: "Through the REST API over loopback HTTP, 16 concurrent clients in the same process as the server (so client and server share the 2 cores). PostgreSQL runs with durable commits. Goal: at least 1,000 key creations/s on PostgreSQL.",
+			intro: "Through the REST API over loopback HTTP. Creations, revocations and the plain verify rows: 16 concurrent clients in the server's process (client and server share the 2 cores). The load rows: internal/loadgen in a second process, 32 keep-alive clients for 5 s per run. PostgreSQL runs with durable commits. Goals: at least 1,000 key creations/s on PostgreSQL; the central verify endpoint at 10,000 req/s with p99 under 5 ms.",
 			rows: []row{
 				{label: "key creations, SQLite", bench: "api/CreateKey/sqlite", unit: "creates/s"},
 				{label: "key creations, PostgreSQL", bench: "api/CreateKey/postgres", unit: "creates/s"},
+				{label: "key revocations, SQLite", bench: "api/RevokeKey/sqlite", unit: "revokes/s"},
+				{label: "key revocations, PostgreSQL", bench: "api/RevokeKey/postgres", unit: "revokes/s"},
+				{label: "GET /v1/auth/verify under load from a second process (32 clients), SQLite", bench: "api/VerifyEndpointLoad/sqlite", unit: "req/s"},
+				{label: "the same, p50", bench: "api/VerifyEndpointLoad/sqlite", unit: "p50-ms"},
+				{label: "the same, p99 (goal under 5 ms)", bench: "api/VerifyEndpointLoad/sqlite", unit: "p99-ms"},
+				{label: "GET /v1/auth/verify under load from a second process (32 clients), PostgreSQL", bench: "api/VerifyEndpointLoad/postgres", unit: "req/s"},
+				{label: "the same, p50", bench: "api/VerifyEndpointLoad/postgres", unit: "p50-ms"},
+				{label: "the same, p99 (goal under 5 ms)", bench: "api/VerifyEndpointLoad/postgres", unit: "p99-ms"},
 				{label: "GET /v1/auth/verify, SQLite", bench: "api/VerifyEndpoint/sqlite", unit: "req/s"},
 				{label: "GET /v1/auth/verify, SQLite, p99", bench: "api/VerifyEndpoint/sqlite", unit: "p99-ms"},
 				{label: "GET /v1/auth/verify, PostgreSQL", bench: "api/VerifyEndpoint/postgres", unit: "req/s"},

@@ -22,7 +22,7 @@ import (
 // on this machine, the time from the REST call that revokes a key until each agent refuses it.
 // Each iteration revokes one key; p50 and p99 are over every agent of every iteration.
 func BenchmarkRevocationPropagation(b *testing.B) {
-	for _, n := range []int{10, 100} {
+	for _, n := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("agents=%d", n), func(b *testing.B) { benchPropagation(b, n) })
 	}
 }
