@@ -116,8 +116,7 @@ func (s *Server) checkKey(ctx context.Context, raw string) (store.Key, string, e
 	if _, err := apikey.Parse(raw); err != nil {
 		return store.Key{}, apiv1.CodeInvalidAPIKey, nil
 	}
-	h := apikey.Hash(raw)
-	k, err := s.store.GetKeyByHash(ctx, h[:])
+	k, err := s.keys.get(ctx, s.store, apikey.Hash(raw))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return store.Key{}, apiv1.CodeInvalidAPIKey, nil

@@ -51,6 +51,7 @@ type Server struct {
 	rand       io.Reader
 	log        *slog.Logger
 	limiter    *limiter
+	keys       *keyCache
 	keyring    publish.Keyring
 	publisher  *publish.Publisher
 	workspaces sync.Map // id -> store.Workspace; workspaces never change once created
@@ -84,6 +85,7 @@ func New(cfg Config) *Server {
 		s.log = slog.Default()
 	}
 	s.limiter = newLimiter()
+	s.keys = newKeyCache(cfg.Store)
 	s.keyring = cfg.Keyring
 	if s.keyring == nil {
 		ring, err := signing.Generate(s.rand, s.clock.Now())

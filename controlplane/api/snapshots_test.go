@@ -200,3 +200,30 @@ func replica(t *testing.T, dsn string) *env {
 	t.Cleanup(hs.Close)
 	return &env{t: t, url: hs.URL}
 }
+
+// TestKeyCacheAcrossReplicas: replica B caches a key it verified; a revocation through replica A
+// must reach B's cache through LISTEN/NOTIFY.
+func TestKeyCacheAcrossReplicas(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	a := newEnvTB(t, dsn)
+	b := replica(t, dsn)
+	user := a.create(a.mgr, apiv1.CreateKeyRequest{Name: "user"})
+	if resp, body := fetch(t, b, "/v1/auth/verify", user.Key); resp.StatusCode != 200 {
+		t.Fatalf("B: %d %s", resp.StatusCode, body)
+	}
+	start := time.Now()
+	if _, err := a.mgr.RevokeKey(context.Background(), user.ID); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		resp, _ := fetch(t, b, "/v1/auth/verify", user.Key)
+		if resp.StatusCode == http.StatusUnauthorized {
+			t.Logf("replica B refused the key %v after replica A revoked it", time.Since(start))
+			return
+		}
+		if time.Since(start) > 2*time.Second {
+			t.Fatal("replica B still accepts a key revoked on replica A after 2 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -27,13 +27,10 @@ func (s *Store) fire(workspaceID string, version int64) {
 	}
 }
 
-// committed is called after a mutation commits. PostgreSQL reports commits through NOTIFY, to
-// every replica alike, so only SQLite fires here.
-func (s *Store) committed(workspaceID string, version int64) {
-	if s.d.name == "sqlite" {
-		s.fire(workspaceID, version)
-	}
-}
+// committed is called after a mutation commits: this replica's watchers learn of it at once
+// (read-your-writes for its caches). With PostgreSQL the NOTIFY tells every replica, this one
+// again; watchers take repeated notices in their stride.
+func (s *Store) committed(workspaceID string, version int64) { s.fire(workspaceID, version) }
 
 // listen holds one connection that LISTENs for changes until ctx ends, reconnecting with backoff.
 // After a reconnect it cannot know what it missed, so it fires version 0 for workspace "", which
