@@ -13,6 +13,7 @@ package verifier
 
 import (
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/keyplane/keyplane/sync/snapshot"
@@ -97,6 +98,25 @@ type Decision struct {
 	RateLimit RateLimit
 	keyID     [apikey.IDLen]byte
 	hasKeyID  bool
+}
+
+// DenialHeaders calls set for each header a denial carries: Content-Type, WWW-Authenticate on a
+// 401, and Retry-After with the RateLimit-* fields on a 429 (names in lower case). Every edge
+// answers through it, so the headers are the same everywhere.
+func (d *Decision) DenialHeaders(set func(name, value string)) {
+	set("content-type", "application/json")
+	if d.WWWAuthenticate != "" {
+		set("www-authenticate", d.WWWAuthenticate)
+	}
+	if d.RateLimit.Limit == 0 {
+		return
+	}
+	set("ratelimit-limit", strconv.FormatUint(uint64(d.RateLimit.Limit), 10))
+	set("ratelimit-remaining", strconv.FormatUint(uint64(d.RateLimit.Remaining), 10))
+	set("ratelimit-reset", strconv.FormatInt(d.RateLimit.Reset, 10))
+	if d.RateLimit.RetryAfter > 0 {
+		set("retry-after", strconv.FormatInt(d.RateLimit.RetryAfter, 10))
+	}
 }
 
 // HasKeyID reports whether the decision carries a key id: whenever a well-formed key was hashed

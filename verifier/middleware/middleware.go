@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strconv"
 
 	"github.com/keyplane/keyplane/sync/agent"
 	"github.com/keyplane/keyplane/verifier"
@@ -131,26 +130,9 @@ func clientIP(r *http.Request) netip.Addr {
 
 // WriteDenial answers a denied request with the control plane's error shape.
 func WriteDenial(w http.ResponseWriter, d *verifier.Decision) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	if d.WWWAuthenticate != "" {
-		h.Set("WWW-Authenticate", d.WWWAuthenticate)
-	}
-	setRateHeaders(h, d)
+	d.DenialHeaders(w.Header().Set)
 	w.WriteHeader(d.Status)
 	_, _ = w.Write([]byte(d.Body))
-}
-
-func setRateHeaders(h http.Header, d *verifier.Decision) {
-	if d.RateLimit.Limit == 0 {
-		return
-	}
-	h.Set("RateLimit-Limit", strconv.FormatUint(uint64(d.RateLimit.Limit), 10))
-	h.Set("RateLimit-Remaining", strconv.FormatUint(uint64(d.RateLimit.Remaining), 10))
-	h.Set("RateLimit-Reset", strconv.FormatInt(d.RateLimit.Reset, 10))
-	if d.RateLimit.RetryAfter > 0 {
-		h.Set("Retry-After", strconv.FormatInt(d.RateLimit.RetryAfter, 10))
-	}
 }
 
 // Forward prepares an allowed request for the upstream: identity headers in, the key out.

@@ -14,7 +14,6 @@ import (
 	"bytes"
 	"net/netip"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/http-wasm/http-wasm-guest-tinygo/handler"
@@ -153,19 +152,7 @@ func (g *guest) handle(req api.Request, resp api.Response) (next bool, reqCtx ui
 	}
 	d := g.v.Check(&r, keys, fresh)
 	if !d.Allowed {
-		rh := resp.Headers()
-		rh.Set("Content-Type", "application/json")
-		if d.WWWAuthenticate != "" {
-			rh.Set("WWW-Authenticate", d.WWWAuthenticate)
-		}
-		if d.RateLimit.Limit > 0 {
-			rh.Set("RateLimit-Limit", strconv.FormatUint(uint64(d.RateLimit.Limit), 10))
-			rh.Set("RateLimit-Remaining", strconv.FormatUint(uint64(d.RateLimit.Remaining), 10))
-			rh.Set("RateLimit-Reset", strconv.FormatInt(d.RateLimit.Reset, 10))
-			if d.RateLimit.RetryAfter > 0 {
-				rh.Set("Retry-After", strconv.FormatInt(d.RateLimit.RetryAfter, 10))
-			}
-		}
+		d.DenialHeaders(resp.Headers().Set)
 		resp.SetStatusCode(uint32(d.Status))
 		resp.Body().WriteString(d.Body)
 		return false, 0

@@ -13,7 +13,6 @@ package main
 
 import (
 	"net/netip"
-	"strconv"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
@@ -199,11 +198,8 @@ func (r *request) OnHttpRequestHeaders(int, bool) types.Action {
 	}
 	d := p.v.Check(&req, keys, fresh)
 	if !d.Allowed {
-		hs := [][2]string{{"content-type", "application/json"}}
-		if d.WWWAuthenticate != "" {
-			hs = append(hs, [2]string{"www-authenticate", d.WWWAuthenticate})
-		}
-		hs = rateHeaders(hs, &d)
+		var hs [][2]string
+		d.DenialHeaders(func(name, value string) { hs = append(hs, [2]string{name, value}) })
 		if err := proxywasm.SendHttpResponse(uint32(d.Status), hs, []byte(d.Body), -1); err != nil {
 			proxywasm.LogErrorf("keyplane: local response: %v", err)
 		}
@@ -248,20 +244,6 @@ func clientIP() netip.Addr {
 	}
 	a, _ := netip.ParseAddr(string(b))
 	return a.Unmap()
-}
-
-func rateHeaders(hs [][2]string, d *verifier.Decision) [][2]string {
-	if d.RateLimit.Limit == 0 {
-		return hs
-	}
-	hs = append(hs,
-		[2]string{"ratelimit-limit", strconv.FormatUint(uint64(d.RateLimit.Limit), 10)},
-		[2]string{"ratelimit-remaining", strconv.FormatUint(uint64(d.RateLimit.Remaining), 10)},
-		[2]string{"ratelimit-reset", strconv.FormatInt(d.RateLimit.Reset, 10)})
-	if d.RateLimit.RetryAfter > 0 {
-		hs = append(hs, [2]string{"retry-after", strconv.FormatInt(d.RateLimit.RetryAfter, 10)})
-	}
-	return hs
 }
 
 type errString string
