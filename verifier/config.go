@@ -68,6 +68,10 @@ type ControlPlane struct {
 type SigningKey struct {
 	ID        string
 	PublicKey []byte // 32 bytes; base64 in JSON
+	// EndorsedBy and Endorsement, as GET /v1/signing-keys gives them: the key that vouched for
+	// this one and its signature (package sync/trust).
+	EndorsedBy  string
+	Endorsement []byte
 }
 
 // Route says which scopes the requests it matches need.
@@ -240,7 +244,20 @@ func readSigningKey(r *jsonReader, path string) (SigningKey, error) {
 				return configError(p, "must be a 32-byte Ed25519 public key in base64")
 			}
 			return nil
-		case "created_at", "endorsed_by", "endorsement":
+		case "endorsed_by":
+			var err error
+			k.EndorsedBy, err = r.str(p)
+			return err
+		case "endorsement":
+			s, err := r.str(p)
+			if err != nil {
+				return err
+			}
+			if k.Endorsement, err = base64.StdEncoding.DecodeString(s); err != nil {
+				return configError(p, "must be base64")
+			}
+			return nil
+		case "created_at":
 			_, err := r.str(p)
 			return err
 		}

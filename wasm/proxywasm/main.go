@@ -2,7 +2,8 @@
 // fetches signed snapshots and deltas from the control plane itself, with dispatched HTTP calls on
 // a tick, verifies them, and decides every request locally with package verifier. Its plugin
 // configuration is the verifier's JSON document with a "control_plane" section and pinned
-// "signing_keys" (docs/verifier.md, docs/wasm.md).
+// "signing_keys" (docs/verifier.md, docs/wasm.md). After a signing-key rotation it trusts the new
+// key once a trusted key's endorsement of it checks out (package sync/trust).
 //
 // Envoy runs one VM per worker thread: each worker holds its own copy of the snapshot and its own
 // rate-limit table, so memory is (snapshot bytes + a few MB) per worker, and a rate limit applies
@@ -12,6 +13,7 @@
 package main
 
 import (
+	"errors"
 	"net/netip"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/keyplane/keyplane/sync/snapshot"
 	"github.com/keyplane/keyplane/sync/state"
+	"github.com/keyplane/keyplane/sync/trust"
 	"github.com/keyplane/keyplane/verifier"
 )
 
@@ -40,6 +43,8 @@ type plugin struct {
 	cur      *state.State
 	inflight bool
 	rebase   bool
+	pending  []byte // a blob signed by a key not yet trusted, kept while its endorsement is fetched
+	full     bool   // whether pending is a full snapshot
 }
 
 func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
@@ -137,7 +142,59 @@ func (p *plugin) onResponse(_, bodySize, _ int) {
 		proxywasm.LogWarnf("keyplane: reading the snapshot: %v", err)
 		return
 	}
-	if err := p.apply(body, p.cur == nil || p.rebase); err != nil {
+	full := p.cur == nil || p.rebase
+	if err := p.apply(body, full); err != nil {
+		if errors.Is(err, snapshot.ErrUnknownSigningKey) && p.learn(body, full) {
+			return
+		}
+		proxywasm.LogWarnf("keyplane: refused a snapshot: %v", err)
+		return
+	}
+	p.again()
+}
+
+// learn fetches the published signing keys to see whether a trusted key endorsed the one that
+// signed blob (a rotation), keeping blob to apply once it is trusted.
+func (p *plugin) learn(blob []byte, full bool) bool {
+	cp := p.cfg.ControlPlane
+	authority := cp.Authority
+	if authority == "" {
+		authority = cp.Cluster
+	}
+	headers := [][2]string{{":method", "GET"}, {":path", "/v1/signing-keys"}, {":authority", authority}, {":scheme", "http"},
+		{"authorization", "Bearer " + cp.Token}}
+	if _, err := proxywasm.DispatchHttpCall(cp.Cluster, headers, nil, nil, 10_000, p.onKeys); err != nil {
+		return false
+	}
+	p.pending, p.full, p.inflight = blob, full, true
+	return true
+}
+
+func (p *plugin) onKeys(_, bodySize, _ int) {
+	p.inflight = false
+	blob, full := p.pending, p.full
+	p.pending = nil
+	body, err := proxywasm.GetHttpCallResponseBody(0, bodySize)
+	if err != nil {
+		return
+	}
+	keys, err := verifier.ParseSigningKeys(body)
+	if err != nil {
+		proxywasm.LogWarnf("keyplane: signing keys: %v", err)
+		return
+	}
+	doc := trust.Document{}
+	for _, k := range keys {
+		doc.Keys = append(doc.Keys, trust.SigningKey{ID: k.ID, PublicKey: k.PublicKey, EndorsedBy: k.EndorsedBy, Endorsement: k.Endorsement})
+	}
+	next, added := trust.Extend(p.trusted, doc)
+	if len(added) == 0 {
+		proxywasm.LogWarnf("keyplane: the snapshot's signing key is not endorsed by a trusted key")
+		return
+	}
+	p.trusted = next
+	proxywasm.LogInfof("keyplane: trusting newly endorsed signing keys %v", added)
+	if err := p.apply(blob, full); err != nil {
 		proxywasm.LogWarnf("keyplane: refused a snapshot: %v", err)
 		return
 	}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
@@ -170,6 +172,18 @@ func testModule(t *testing.T, wasm []byte) {
 	e.serve()
 	if code, _ := e.call("GET", late.Key, "10.1.2.3"); code != 200 {
 		t.Fatalf("the intact delta: %d", code)
+	}
+	// A signing-key rotation: the next delta is signed by a key the module was not given; it
+	// trusts it through the old key's endorsement, from GET /v1/signing-keys.
+	if err := cp.Ring.Rotate(rand.Reader, time.Now(), 2); err != nil {
+		t.Fatal(err)
+	}
+	after := cp.Create(t, apiKeyRequest("after-rotation"))
+	host.Tick()
+	e.serve() // the delta, refused for now; the module asks for the signing keys
+	e.serve() // the signing keys; the module trusts the endorsed key and applies the delta
+	if code, _ := e.call("GET", after.Key, "10.1.2.3"); code != 200 {
+		t.Fatalf("after a signing-key rotation: %d; logs %v", code, host.GetWarnLogs())
 	}
 }
 
