@@ -175,9 +175,15 @@ func TestEdgeSettings(t *testing.T) {
 
 func TestParseSigningKeys(t *testing.T) {
 	pub := "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
-	keys, err := ParseSigningKeys([]byte(`{"keys":[{"id":"sk_1","public_key":"` + pub + `","endorsed_by":"sk_0","endorsement":"x"}]}`))
+	keys, err := ParseSigningKeys([]byte(`{"keys":[{"id":"sk_1","public_key":"` + pub + `","endorsed_by":"sk_0","endorsement":"AAAA"}]}`))
 	if err != nil || len(keys) != 1 || keys[0].ID != "sk_1" {
 		t.Fatalf("%v %v", keys, err)
+	}
+	if keys[0].EndorsedBy != "sk_0" || len(keys[0].Endorsement) != 3 {
+		t.Fatalf("endorsement not kept: %+v", keys[0])
+	}
+	if _, err := ParseSigningKeys([]byte(`{"keys":[{"id":"a","public_key":"` + pub + `","endorsement":"not base64!"}]}`)); err == nil {
+		t.Fatal("a bad endorsement was accepted")
 	}
 	if _, err := ParseSigningKeys([]byte(`{"other":[]}`)); err == nil {
 		t.Fatal("unknown field accepted")
