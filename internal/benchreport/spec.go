@@ -24,7 +24,7 @@ func runs(quick bool) []run {
 	snap := run{pkg: "./sync/snapshot", pattern: "BuildFull|Open|BuildDelta", benchtime: "1x", count: count, prefix: "snapshot/"}
 	verify := run{pkg: "./verifier", pattern: "^BenchmarkVerify$", benchtime: "1s", count: count, prefix: "verifier/"}
 	if quick {
-		snap.pattern = "(BuildFull|Open|BuildDelta)/(10K|100K)"
+		snap.pattern = "(BuildFull|Open|BuildDelta)/keys=(10K|100K)"
 		verify.pattern, verify.benchtime = "^BenchmarkVerify$/keys=(1K|100K)/", "200ms"
 	}
 	rs = append(rs, snap, verify,
@@ -104,17 +104,17 @@ func sections() []section {
 			title: "Snapshots",
 			intro: "Signed full snapshots and deltas (docs/snapshot-format.md). Goals at 1M keys: build under 2 s, at most 24 bytes per key on the wire and 48 resident at an edge.",
 			rows: []row{
-				{label: "build, 10K keys", bench: "snapshot/BuildFull/10K", unit: "ns/op"},
-				{label: "build, 100K keys", bench: "snapshot/BuildFull/100K", unit: "ns/op"},
-				{label: "build, 1M keys", bench: "snapshot/BuildFull/1M", unit: "ns/op"},
-				{label: "wire bytes per key, 1M", bench: "snapshot/BuildFull/1M", unit: "wire-B/key"},
-				{label: "wire bytes per key, 100K", bench: "snapshot/BuildFull/100K", unit: "wire-B/key"},
-				{label: "load and verify, 1M keys", bench: "snapshot/Open/1M", unit: "ns/op"},
-				{label: "resident bytes per key, 1M", bench: "snapshot/Open/1M", unit: "resident-B/key"},
-				{label: "resident bytes per key, 100K", bench: "snapshot/Open/100K", unit: "resident-B/key"},
-				{label: "delta bytes per change, 1M keys, 1% revoked", bench: "snapshot/BuildDelta/1M/rev=1pct", unit: "delta-B/change"},
-				{label: "filter bytes per revoked key, 1M keys, 1% revoked", bench: "snapshot/BuildDelta/1M/rev=1pct", unit: "filter-B/revoked"},
-				{label: "filter bytes per revoked key, 100K keys, 10% revoked", bench: "snapshot/BuildDelta/100K/rev=10pct", unit: "filter-B/revoked"},
+				{label: "build, 10K keys", bench: "snapshot/BuildFull/keys=10K", unit: "ns/op"},
+				{label: "build, 100K keys", bench: "snapshot/BuildFull/keys=100K", unit: "ns/op"},
+				{label: "build, 1M keys", bench: "snapshot/BuildFull/keys=1M", unit: "ns/op"},
+				{label: "wire bytes per key, 1M", bench: "snapshot/BuildFull/keys=1M", unit: "wire-B/key"},
+				{label: "wire bytes per key, 100K", bench: "snapshot/BuildFull/keys=100K", unit: "wire-B/key"},
+				{label: "load and verify, 1M keys", bench: "snapshot/Open/keys=1M", unit: "ns/op"},
+				{label: "resident bytes per key, 1M", bench: "snapshot/Open/keys=1M", unit: "resident-B/key"},
+				{label: "resident bytes per key, 100K", bench: "snapshot/Open/keys=100K", unit: "resident-B/key"},
+				{label: "delta bytes per change, 1M keys, 1% revoked", bench: "snapshot/BuildDelta/keys=1M/rev=1pct", unit: "delta-B/change"},
+				{label: "filter bytes per revoked key, 1M keys, 1% revoked", bench: "snapshot/BuildDelta/keys=1M/rev=1pct", unit: "filter-B/revoked"},
+				{label: "filter bytes per revoked key, 100K keys, 10% revoked", bench: "snapshot/BuildDelta/keys=100K/rev=10pct", unit: "filter-B/revoked"},
 			},
 		},
 		{
