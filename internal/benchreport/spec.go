@@ -147,6 +147,7 @@ func render(md *bytes.Buffer, results map[string]map[string][]float64, quick boo
 	}
 	fmt.Fprintf(md, "# Benchmarks\n\nWritten by `%s` (`go run ./internal/benchreport`) on %s, in %s.\n\n", cmd, time.Now().UTC().Format("2006-01-02"), took.Round(time.Second))
 	fmt.Fprintf(md, "Machine: %d cores (%s), %s. Each figure is the median of the runs listed with it; ratios compare two figures of this same run.\n\n", runtime.NumCPU(), cpuModel(), runtime.Version())
+	md.WriteString("This is a shared virtual machine: its speed varies between runs (one SHA-256 of a key measured from 0.5 to 1.7 µs on the day this report was first written), so absolute figures move by up to 2x from run to run; the ratios within one run are the comparison to trust.\n\n")
 	fmt.Fprintf(md, "## Module sizes\n\nbuild/wasm, as `make wasm` builds them. Goal: the TinyGo proxy-wasm module under 400 KB.\n\n| module | bytes |\n| --- | ---: |\n")
 	for _, f := range []string{"proxywasm.wasm", "proxywasm-go.wasm", "httpwasm.wasm", "httpwasm-go.wasm"} {
 		if st, err := os.Stat("build/wasm/" + f); err == nil {
