@@ -15,9 +15,11 @@ import (
 // it is even-numbered, or it is included by every level and their number is
 // odd.
 //
-// The element inserted into and tested against level L (1-based) is the
-// 17-byte string lookupHash[0:16] || byte(L), hashed by bloom/v3 (murmur3,
-// see docs/snapshot-format.md).
+// The bit locations of a key in level L (1-based) come from its lookup hash,
+// which is already uniformly random: two 64-bit words of it, mixed with L so
+// that levels are independent, give a and b, and location i is a + i*b (double
+// hashing). No further hash function runs per lookup (docs/snapshot-format.md).
+// The levels are bits-and-blooms/bloom/v3 filters; only the locations are ours.
 
 // level is a built cascade level.
 type level struct {
@@ -37,15 +39,51 @@ func (c *cascade) contains(h *[32]byte) bool {
 	if len(c.levels) == 0 {
 		return false
 	}
-	var buf [hashSize + 1]byte
-	copy(buf[:hashSize], h[:hashSize])
+	x0, x1 := binary.LittleEndian.Uint64(h[0:8]), binary.LittleEndian.Uint64(h[8:16])
 	for i, f := range c.levels {
-		buf[hashSize] = byte(i + 1)
-		if !f.Test(buf[:]) {
+		if !testLevel(f, x0, x1, i+1) {
 			return i%2 == 1
 		}
 	}
 	return len(c.levels)%2 == 1
+}
+
+// levelHashes returns a and b for the key whose lookup hash starts with the
+// little-endian words x0, x1, in level l.
+func levelHashes(x0, x1 uint64, l int) (a, b uint64) {
+	return mix64(x0 ^ uint64(l)*0x9e3779b97f4a7c15), mix64(x1^uint64(l)*0xc2b2ae3d27d4eb4f) | 1
+}
+
+// mix64 is the SplitMix64 finalizer.
+func mix64(z uint64) uint64 {
+	z ^= z >> 30
+	z *= 0xbf58476d1ce4e5b9
+	z ^= z >> 27
+	z *= 0x94d049bb133111eb
+	return z ^ z>>31
+}
+
+func addLevel(f *bloom.BloomFilter, x0, x1 uint64, l int) {
+	a, b := levelHashes(x0, x1, l)
+	m, bs := uint64(f.Cap()), f.BitSet()
+	for i := uint64(0); i < uint64(f.K()); i++ {
+		bs.Set(uint((a + i*b) % m))
+	}
+}
+
+func testLevel(f *bloom.BloomFilter, x0, x1 uint64, l int) bool {
+	a, b := levelHashes(x0, x1, l)
+	m, bs := uint64(f.Cap()), f.BitSet()
+	for i := uint64(0); i < uint64(f.K()); i++ {
+		if !bs.Test(uint((a + i*b) % m)) {
+			return false
+		}
+	}
+	return true
+}
+
+func words2(h *[hashSize]byte) (uint64, uint64) {
+	return binary.LittleEndian.Uint64(h[0:8]), binary.LittleEndian.Uint64(h[8:16])
 }
 
 // levelParams returns the number of hash functions k and the number of 64-bit
@@ -101,7 +139,6 @@ func firstLevelBits(r, s int) int {
 // base keys (nExclude of them) are produced by eachExclude.
 func buildCascade(include [][hashSize]byte, nExclude int, eachExclude func(func(*[hashSize]byte))) ([]level, error) {
 	var levels []level
-	var buf [hashSize + 1]byte
 	var exclude [][hashSize]byte // nil at level 1: use eachExclude
 	for lv := 1; len(include) > 0; lv++ {
 		if lv > maxLevels {
@@ -113,15 +150,13 @@ func buildCascade(include [][hashSize]byte, nExclude int, eachExclude func(func(
 		}
 		k, words := levelParams(len(include), t)
 		f := bloom.New(uint(words)*64, uint(k))
-		buf[hashSize] = byte(lv)
 		for i := range include {
-			copy(buf[:], include[i][:])
-			f.Add(buf[:])
+			x0, x1 := words2(&include[i])
+			addLevel(f, x0, x1, lv)
 		}
 		var fp [][hashSize]byte
 		test := func(h *[hashSize]byte) {
-			copy(buf[:], h[:])
-			if f.Test(buf[:]) {
+			if x0, x1 := words2(h); testLevel(f, x0, x1, lv) {
 				fp = append(fp, *h)
 			}
 		}

@@ -809,18 +809,24 @@ func TestGoldenExample(t *testing.T) {
 	if e, ok := s.Lookup(&k2.Hash); !ok || e.ExpiresAt != 1767225600 || e.Policy.Type != "ONBOARDING" {
 		t.Fatal("example lookup")
 	}
-	// bloom/v3 hashing of a cascade element (see the document).
-	var el [17]byte
-	for i := 0; i < 16; i++ {
-		el[i] = byte(i)
+	// The cascade's bit locations (see the document): lookup hash 00 01 .. 0f, level 1.
+	var h16 [hashSize]byte
+	for i := range h16 {
+		h16[i] = byte(i)
 	}
-	el[16] = 1
-	locs := bloom.Locations(el[:], 5)
-	wantLocs := []uint64{1180788361235361223, 12449318712695396101, 7482230678168859285, 13104735445434019308, 6255638882842524207}
+	x0, x1 := words2(&h16)
+	a, b := levelHashes(x0, x1, 1)
+	var locs []uint64
+	for i := uint64(0); i < 5; i++ {
+		locs = append(locs, a+i*b)
+	}
+	wantLocs := []uint64{9878745085730425091, 1590544931096118050, 11749088850171362625, 3460888695537055584, 13619432614612300159}
 	if !slices.Equal(locs, wantLocs) {
-		t.Fatalf("bloom locations %v", locs)
+		t.Fatalf("cascade locations %v", locs)
 	}
-	if l := bloom.Locations([]byte("hello"), 1); l[0] != 0xcbd8a7b341bd9b02 {
-		t.Fatalf("bloom/v3 h[0] is not MurmurHash3_x64_128 h1: %x", l[0])
+	f := bloom.New(64, 3)
+	addLevel(f, x0, x1, 1)
+	if w := f.BitSet().Words()[0]; w != 0x40000000a {
+		t.Fatalf("level word %#x", w)
 	}
 }
