@@ -45,7 +45,14 @@ func init() {
 // late a revocation takes effect after the agent wrote it.
 const checkEvery = 100 * time.Millisecond
 
+// requestClock reads the host's clock once per request: a clock read is a host call, and both the
+// guest and the verifier need the time.
+type requestClock struct{ now time.Time }
+
+func (c *requestClock) Now() time.Time { return c.now }
+
 type guest struct {
+	clock     requestClock
 	cfg       verifier.Config
 	v         *verifier.Verifier
 	rules     state.Rules
@@ -62,12 +69,11 @@ func newGuest(doc []byte) (*guest, error) {
 	if cfg.SnapshotDir == "" {
 		return nil, errString(`the configuration needs "snapshot_dir", the directory keyplane sync --out writes`)
 	}
-	v, err := verifier.New(cfg)
-	if err != nil {
+	g := &guest{cfg: cfg, clock: requestClock{now: time.Now()}}
+	if g.v, err = verifier.New(cfg, verifier.WithClock(&g.clock)); err != nil {
 		return nil, err
 	}
-	g := &guest{cfg: cfg, v: v}
-	g.reload(v.Now())
+	g.reload(g.clock.now)
 	return g, nil
 }
 
@@ -129,7 +135,8 @@ func (g *guest) load(st []byte, now time.Time) error {
 }
 
 func (g *guest) handle(req api.Request, resp api.Response) (next bool, reqCtx uint32) {
-	now := g.v.Now()
+	now := time.Now()
+	g.clock.now = now
 	if now.Sub(g.checked) >= checkEvery {
 		g.reload(now)
 	}
@@ -157,10 +164,6 @@ func (g *guest) handle(req api.Request, resp api.Response) (next bool, reqCtx ui
 		resp.Body().WriteString(d.Body)
 		return false, 0
 	}
-	// A client must not be able to claim an identity.
-	h.Remove("X-Keyplane-Key-Id")
-	h.Remove("X-Keyplane-Workspace")
-	h.Remove("X-Keyplane-Scopes")
 	if d.StripKey {
 		if kh := g.v.KeyHeader(); kh != "" {
 			h.Remove(kh)
@@ -169,12 +172,17 @@ func (g *guest) handle(req api.Request, resp api.Response) (next bool, reqCtx ui
 			req.SetURI(string(g.v.AppendStrippedTarget(nil, uri)))
 		}
 	}
-	if !d.Unauthenticated {
-		var id [64]byte
-		h.Set("X-Keyplane-Key-Id", string(d.AppendKeyID(id[:0])))
-		h.Set("X-Keyplane-Workspace", d.Workspace)
-		h.Set("X-Keyplane-Scopes", d.Scopes)
+	// A client must not be able to claim an identity: Set replaces whatever it sent.
+	if d.Unauthenticated {
+		h.Remove("X-Keyplane-Key-Id")
+		h.Remove("X-Keyplane-Workspace")
+		h.Remove("X-Keyplane-Scopes")
+		return true, 0
 	}
+	var id [64]byte
+	h.Set("X-Keyplane-Key-Id", string(d.AppendKeyID(id[:0])))
+	h.Set("X-Keyplane-Workspace", d.Workspace)
+	h.Set("X-Keyplane-Scopes", d.Scopes)
 	return true, 0
 }
 

@@ -262,10 +262,6 @@ func (r *request) OnHttpRequestHeaders(int, bool) types.Action {
 		}
 		return types.ActionPause
 	}
-	// A client must not be able to claim an identity.
-	for _, h := range []string{"x-keyplane-key-id", "x-keyplane-workspace", "x-keyplane-scopes"} {
-		_ = proxywasm.RemoveHttpRequestHeader(h)
-	}
 	if d.StripKey {
 		if h := p.v.KeyHeader(); h != "" {
 			_ = proxywasm.RemoveHttpRequestHeader(h)
@@ -274,11 +270,16 @@ func (r *request) OnHttpRequestHeaders(int, bool) types.Action {
 			_ = proxywasm.ReplaceHttpRequestHeader(":path", string(p.v.AppendStrippedTarget(nil, path)))
 		}
 	}
-	if !d.Unauthenticated {
-		_ = proxywasm.ReplaceHttpRequestHeader("x-keyplane-key-id", d.KeyID())
-		_ = proxywasm.ReplaceHttpRequestHeader("x-keyplane-workspace", d.Workspace)
-		_ = proxywasm.ReplaceHttpRequestHeader("x-keyplane-scopes", d.Scopes)
+	// A client must not be able to claim an identity: Replace overwrites whatever it sent.
+	if d.Unauthenticated {
+		for _, h := range []string{"x-keyplane-key-id", "x-keyplane-workspace", "x-keyplane-scopes"} {
+			_ = proxywasm.RemoveHttpRequestHeader(h)
+		}
+		return types.ActionContinue
 	}
+	_ = proxywasm.ReplaceHttpRequestHeader("x-keyplane-key-id", d.KeyID())
+	_ = proxywasm.ReplaceHttpRequestHeader("x-keyplane-workspace", d.Workspace)
+	_ = proxywasm.ReplaceHttpRequestHeader("x-keyplane-scopes", d.Scopes)
 	return types.ActionContinue
 }
 
