@@ -1,7 +1,7 @@
 // Command loadgen puts load on one URL from its own process: C concurrent keep-alive clients for
 // a duration, then one line with the throughput and latency percentiles.
 //
-//	go run ./internal/loadgen -url http://127.0.0.1:8080/v1/auth/verify -token KEY -c 32 -d 5s
+//	go run ./internal/loadgen -url http://127.0.0.1:8080/v1/auth/verify -token KEY -c 32 -d 5s [-rate 10000]
 //
 // Output: "requests=N errors=E rps=R p50_ms=A p99_ms=B".
 package main
@@ -22,6 +22,7 @@ func main() {
 	token := flag.String("token", "", "bearer token")
 	conc := flag.Int("c", 32, "concurrent clients")
 	dur := flag.Duration("d", 5*time.Second, "duration")
+	rate := flag.Int("rate", 0, "requests per second in all (0: as fast as the clients go)")
 	flag.Parse()
 	if *url == "" {
 		fmt.Fprintln(os.Stderr, "loadgen: -url is required")
@@ -37,14 +38,29 @@ func main() {
 	start := time.Now()
 	for i := 0; i < *conc; i++ {
 		wg.Add(1)
-		go func() {
+		go func(i int) {
 			defer wg.Done()
 			req, _ := http.NewRequest(http.MethodGet, *url, nil)
 			req.Header.Set("Authorization", "Bearer "+*token)
 			mine := make([]time.Duration, 0, 1<<14)
 			bad := 0
+			// With a rate, each client sends on its own schedule (open loop): latency is measured
+			// from the scheduled time, so a slow server cannot hide its queueing.
+			var every time.Duration
+			next := time.Now()
+			if *rate > 0 {
+				every = time.Duration(int64(*conc) * int64(time.Second) / int64(*rate))
+				next = next.Add(time.Duration(i) * every / time.Duration(*conc))
+			}
 			for time.Now().Before(deadline) {
 				t0 := time.Now()
+				if every > 0 {
+					if d := time.Until(next); d > 0 {
+						time.Sleep(d)
+					}
+					t0 = next
+					next = next.Add(every)
+				}
 				resp, err := client.Do(req)
 				if err != nil {
 					bad++
@@ -62,7 +78,7 @@ func main() {
 			lat = append(lat, mine...)
 			errors += bad
 			mu.Unlock()
-		}()
+		}(i)
 	}
 	wg.Wait()
 	took := time.Since(start)
