@@ -15,6 +15,10 @@ for m in proxywasm httpwasm; do
   test -s "$out/$m.wasm"
 done
 
+# The host-cost floor for benchmarks: a guest that only touches the request as the keyplane one does.
+"$tinygo" build -target=wasip1 -buildmode=c-shared -scheduler=none -no-debug -o "$out/httpwasm-floor.wasm" ./wasm/httpwasm/floor 2>&1 \
+  | grep -v "is not a recognized feature for this target" >&2 || true
+
 echo "build-wasm: proxywasm, httpwasm (mainline Go)" >&2
 GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o "$out/proxywasm-go.wasm" ./wasm/proxywasm
 # The http-wasm guest SDK's host imports sit behind the tinygo.wasm tag, and its entry points are

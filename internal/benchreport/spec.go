@@ -71,6 +71,8 @@ func sections() []section {
 			intro: "Each module loaded from build/wasm in wazero through a third-party host, 100K keys. http-wasm: http-wasm-host-go's net/http middleware, a request through httptest (no network), next to the native middleware on the same path. proxy-wasm: the proxy-wasm Go SDK's host emulator (proxytest), whose own bridge dominates; its native row is the same filter compiled into the emulator. No Envoy binary is reachable here, so Envoy's own per-request cost is not measured.",
 			rows: []row{
 				{label: "http-wasm, native middleware (baseline)", bench: "httpwasm/Module/native-middleware/keys=100K", unit: "ns/op"},
+				{label: "http-wasm, host floor: a TinyGo guest that only reads and sets the same request fields", bench: "httpwasm/Module/host-floor/keys=100K", unit: "ns/op",
+					base: "httpwasm/Module/native-middleware/keys=100K", baseUnit: "ns/op", note: "native middleware"},
 				{label: "http-wasm, TinyGo module", bench: "httpwasm/Module/httpwasm_(TinyGo)/keys=100K", unit: "ns/op",
 					base: "httpwasm/Module/native-middleware/keys=100K", baseUnit: "ns/op", note: "native middleware"},
 				{label: "http-wasm, mainline Go module", bench: "httpwasm/Module/httpwasm_(Go)/keys=100K", unit: "ns/op",

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -54,7 +56,11 @@ func BenchmarkModule(b *testing.B) {
 			}
 		}
 	})
-	for _, m := range wasmtest.Modules(b, "httpwasm") {
+	modules := wasmtest.Modules(b, "httpwasm")
+	if floor, err := os.ReadFile(filepath.Join(wasmtest.Dir(), "httpwasm-floor.wasm")); err == nil {
+		modules = append(modules, wasmtest.Module{Name: "host-floor", Bytes: floor})
+	}
+	for _, m := range modules {
 		b.Run(fmt.Sprintf("%s/keys=100K", m.Name), func(b *testing.B) {
 			ctx := context.Background()
 			rt := wazero.NewRuntime(ctx)

@@ -34,8 +34,7 @@ type Module struct {
 // build/wasm: TinyGo's and mainline Go's. Missing builds skip the test, or fail it when
 // KEYPLANE_REQUIRE_WASM is set, as `make test` does after building them.
 func Modules(t testing.TB, m string) []Module {
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "build", "wasm")
+	dir := Dir()
 	var out []Module
 	for _, b := range []struct{ file, name string }{{m + ".wasm", m + " (TinyGo)"}, {m + "-go.wasm", m + " (Go)"}} {
 		data, err := os.ReadFile(filepath.Join(dir, b.file))
@@ -48,6 +47,12 @@ func Modules(t testing.TB, m string) []Module {
 		out = append(out, Module{Name: b.name, Bytes: data})
 	}
 	return out
+}
+
+// Dir is build/wasm, where `make wasm` writes the modules.
+func Dir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "build", "wasm")
 }
 
 // ControlPlane is a real control plane on 127.0.0.1 with a workspace and keys.
