@@ -104,19 +104,34 @@ type Decision struct {
 // 401, and Retry-After with the RateLimit-* fields on a 429 (names in lower case). Every edge
 // answers through it, so the headers are the same everywhere.
 func (d *Decision) DenialHeaders(set func(name, value string)) {
-	set("content-type", "application/json")
+	set("content-type", ContentTypeJSON)
 	if d.WWWAuthenticate != "" {
-		set("www-authenticate", d.WWWAuthenticate)
+		set(HeaderWWWAuthenticate, d.WWWAuthenticate)
 	}
 	if d.RateLimit.Limit == 0 {
 		return
 	}
-	set("ratelimit-limit", strconv.FormatUint(uint64(d.RateLimit.Limit), 10))
-	set("ratelimit-remaining", strconv.FormatUint(uint64(d.RateLimit.Remaining), 10))
-	set("ratelimit-reset", strconv.FormatInt(d.RateLimit.Reset, 10))
+	set(HeaderRateLimitLimit, strconv.FormatUint(uint64(d.RateLimit.Limit), 10))
+	set(HeaderRateLimitRemaining, strconv.FormatUint(uint64(d.RateLimit.Remaining), 10))
+	set(HeaderRateLimitReset, strconv.FormatInt(d.RateLimit.Reset, 10))
 	if d.RateLimit.RetryAfter > 0 {
-		set("retry-after", strconv.FormatInt(d.RateLimit.RetryAfter, 10))
+		set(HeaderRetryAfter, strconv.FormatInt(d.RateLimit.RetryAfter, 10))
 	}
+}
+
+// IdentityHeaders calls set with each identity header of an allowed decision, or, for an
+// unauthenticated one (fail-open), del with each name. Either way a value the client sent is
+// gone: set must replace, not add.
+func (d *Decision) IdentityHeaders(set func(name, value string), del func(name string)) {
+	if d.Unauthenticated {
+		del(HeaderKeyID)
+		del(HeaderWorkspace)
+		del(HeaderScopes)
+		return
+	}
+	set(HeaderKeyID, d.KeyID())
+	set(HeaderWorkspace, d.Workspace)
+	set(HeaderScopes, d.Scopes)
 }
 
 // HasKeyID reports whether the decision carries a key id: whenever a well-formed key was hashed

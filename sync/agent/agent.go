@@ -67,7 +67,6 @@ type Agent struct {
 	cur     atomic.Pointer[State]
 	trusted atomic.Pointer[snapshot.Trusted]
 	rules   state.Rules // the high-water mark lives here
-	etag    string
 	rebase  bool
 }
 
@@ -155,17 +154,9 @@ func (a *Agent) aging(s *State) bool {
 }
 
 func (a *Agent) fetchFull(ctx context.Context) error {
-	cur := a.Current()
-	etag := ""
-	if cur != nil && !a.rebase && !a.aging(cur) {
-		etag = a.etag
-	}
-	status, body, hdr, err := a.get(ctx, "/v1/snapshots/latest", etag)
+	status, body, err := a.get(ctx, "/v1/snapshots/latest")
 	if err != nil {
 		return err
-	}
-	if status == http.StatusNotModified {
-		return nil
 	}
 	if status != http.StatusOK {
 		return httpError(status, body)
@@ -181,12 +172,12 @@ func (a *Agent) fetchFull(ctx context.Context) error {
 	if err := a.accept(next, body, nil); err != nil {
 		return err
 	}
-	a.etag, a.rebase = hdr.Get("ETag"), false
+	a.rebase = false
 	return nil
 }
 
 func (a *Agent) pollDelta(ctx context.Context, cur *State) error {
-	status, body, _, err := a.get(ctx, "/v1/snapshots/delta?"+cur.DeltaQuery(int(a.cfg.Wait/time.Second)), "")
+	status, body, err := a.get(ctx, "/v1/snapshots/delta?"+cur.DeltaQuery(int(a.cfg.Wait/time.Second)))
 	if err != nil {
 		return err
 	}
@@ -246,7 +237,7 @@ func (a *Agent) accept(s *State, baseBlob, deltaBlob []byte) error {
 	return nil
 }
 
-func (a *Agent) get(ctx context.Context, path, etag string) (int, []byte, http.Header, error) {
+func (a *Agent) get(ctx context.Context, path string) (int, []byte, error) {
 	if a.cfg.Workspace != "" {
 		sep := "?"
 		if strings.Contains(path, "?") {
@@ -256,28 +247,25 @@ func (a *Agent) get(ctx context.Context, path, etag string) (int, []byte, http.H
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.cfg.URL+path, nil)
 	if err != nil {
-		return 0, nil, nil, err
+		return 0, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+a.cfg.Token)
-	if etag != "" {
-		req.Header.Set("If-None-Match", etag)
-	}
 	resp, err := a.cfg.HTTP.Do(req)
 	if err != nil {
-		return 0, nil, nil, err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	if resp.ContentLength > int64(a.cfg.MaxBytes) {
-		return 0, nil, nil, fmt.Errorf("%w: %d bytes announced", ErrTooLarge, resp.ContentLength)
+		return 0, nil, fmt.Errorf("%w: %d bytes announced", ErrTooLarge, resp.ContentLength)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(a.cfg.MaxBytes)+1))
 	if err != nil {
-		return 0, nil, nil, err
+		return 0, nil, err
 	}
 	if len(body) > a.cfg.MaxBytes {
-		return 0, nil, nil, ErrTooLarge
+		return 0, nil, ErrTooLarge
 	}
-	return resp.StatusCode, body, resp.Header, nil
+	return resp.StatusCode, body, nil
 }
 
 func httpError(status int, body []byte) error {

@@ -128,7 +128,7 @@ func (a *Agent) restore() error {
 // learnKeys fetches the published signing keys and trusts those a trusted key endorses, or, on a
 // first start with nothing pinned, all of them.
 func (a *Agent) learnKeys(ctx context.Context) error {
-	status, body, _, err := a.get(ctx, "/v1/signing-keys", "")
+	status, body, err := a.get(ctx, "/v1/signing-keys")
 	if err != nil {
 		return err
 	}

@@ -23,9 +23,9 @@ import (
 // Identity headers set on allowed requests. Incoming values are always removed first, so a client
 // cannot claim an identity.
 const (
-	HeaderKeyID     = "X-Keyplane-Key-Id"
-	HeaderWorkspace = "X-Keyplane-Workspace"
-	HeaderScopes    = "X-Keyplane-Scopes"
+	HeaderKeyID     = verifier.HeaderKeyID
+	HeaderWorkspace = verifier.HeaderWorkspace
+	HeaderScopes    = verifier.HeaderScopes
 )
 
 // Config configures New.
@@ -137,14 +137,12 @@ func WriteDenial(w http.ResponseWriter, d *verifier.Decision) {
 
 // Forward prepares an allowed request for the upstream: identity headers in, the key out.
 func Forward(r *http.Request, v *verifier.Verifier, d *verifier.Decision) {
-	r.Header.Del(HeaderKeyID)
-	r.Header.Del(HeaderWorkspace)
-	r.Header.Del(HeaderScopes)
 	if d.StripKey {
 		if h := v.KeyHeader(); h != "" {
 			r.Header.Del(h)
 		}
-		if r.URL.RawQuery != "" {
+		// Only a configured key_query parameter needs the target rewritten.
+		if v.Config().KeyQuery != "" && r.URL.RawQuery != "" {
 			stripped := string(v.AppendStrippedTarget(nil, r.URL.RequestURI()))
 			if u, err := r.URL.Parse(stripped); err == nil {
 				r.URL.RawQuery = u.RawQuery
@@ -152,10 +150,5 @@ func Forward(r *http.Request, v *verifier.Verifier, d *verifier.Decision) {
 			}
 		}
 	}
-	if d.Unauthenticated {
-		return
-	}
-	r.Header.Set(HeaderKeyID, d.KeyID())
-	r.Header.Set(HeaderWorkspace, d.Workspace)
-	r.Header.Set(HeaderScopes, d.Scopes)
+	d.IdentityHeaders(r.Header.Set, r.Header.Del)
 }

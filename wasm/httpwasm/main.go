@@ -172,17 +172,7 @@ func (g *guest) handle(req api.Request, resp api.Response) (next bool, reqCtx ui
 			req.SetURI(string(g.v.AppendStrippedTarget(nil, uri)))
 		}
 	}
-	// A client must not be able to claim an identity: Set replaces whatever it sent.
-	if d.Unauthenticated {
-		h.Remove("X-Keyplane-Key-Id")
-		h.Remove("X-Keyplane-Workspace")
-		h.Remove("X-Keyplane-Scopes")
-		return true, 0
-	}
-	var id [64]byte
-	h.Set("X-Keyplane-Key-Id", string(d.AppendKeyID(id[:0])))
-	h.Set("X-Keyplane-Workspace", d.Workspace)
-	h.Set("X-Keyplane-Scopes", d.Scopes)
+	d.IdentityHeaders(h.Set, h.Remove) // Set replaces whatever the client sent
 	return true, 0
 }
 

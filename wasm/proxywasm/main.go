@@ -15,6 +15,7 @@ package main
 import (
 	"errors"
 	"net/netip"
+	"strings"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
@@ -93,9 +94,17 @@ func (p *plugin) poll() {
 	if p.cur != nil && !p.rebase {
 		path = "/v1/snapshots/delta?" + p.cur.DeltaQuery(int(cp.WaitSeconds))
 	}
+	if p.call(path, uint32(cp.WaitSeconds*1000+10_000), p.onResponse) {
+		p.inflight = true
+	}
+}
+
+// call dispatches a GET of path (plus workspace_id with the admin token) to the control plane.
+func (p *plugin) call(path string, timeoutMillis uint32, done func(numHeaders, bodySize, numTrailers int)) bool {
+	cp := p.cfg.ControlPlane
 	if cp.Workspace != "" {
 		sep := "?"
-		if p.cur != nil && !p.rebase {
+		if strings.Contains(path, "?") {
 			sep = "&"
 		}
 		path += sep + "workspace_id=" + cp.Workspace
@@ -106,12 +115,11 @@ func (p *plugin) poll() {
 	}
 	headers := [][2]string{{":method", "GET"}, {":path", path}, {":authority", authority}, {":scheme", "http"},
 		{"authorization", "Bearer " + cp.Token}}
-	timeout := uint32(cp.WaitSeconds*1000 + 10_000)
-	if _, err := proxywasm.DispatchHttpCall(cp.Cluster, headers, nil, nil, timeout, p.onResponse); err != nil {
+	if _, err := proxywasm.DispatchHttpCall(cp.Cluster, headers, nil, nil, timeoutMillis, done); err != nil {
 		proxywasm.LogWarnf("keyplane: dispatch to %s: %v", cp.Cluster, err)
-		return
+		return false
 	}
-	p.inflight = true
+	return true
 }
 
 func (p *plugin) onResponse(_, bodySize, _ int) {
@@ -156,14 +164,7 @@ func (p *plugin) onResponse(_, bodySize, _ int) {
 // learn fetches the published signing keys to see whether a trusted key endorsed the one that
 // signed blob (a rotation), keeping blob to apply once it is trusted.
 func (p *plugin) learn(blob []byte, full bool) bool {
-	cp := p.cfg.ControlPlane
-	authority := cp.Authority
-	if authority == "" {
-		authority = cp.Cluster
-	}
-	headers := [][2]string{{":method", "GET"}, {":path", "/v1/signing-keys"}, {":authority", authority}, {":scheme", "http"},
-		{"authorization", "Bearer " + cp.Token}}
-	if _, err := proxywasm.DispatchHttpCall(cp.Cluster, headers, nil, nil, 10_000, p.onKeys); err != nil {
+	if !p.call("/v1/signing-keys", 10_000, p.onKeys) {
 		return false
 	}
 	p.pending, p.full, p.inflight = blob, full, true
@@ -270,16 +271,10 @@ func (r *request) OnHttpRequestHeaders(int, bool) types.Action {
 			_ = proxywasm.ReplaceHttpRequestHeader(":path", string(p.v.AppendStrippedTarget(nil, path)))
 		}
 	}
-	// A client must not be able to claim an identity: Replace overwrites whatever it sent.
-	if d.Unauthenticated {
-		for _, h := range []string{"x-keyplane-key-id", "x-keyplane-workspace", "x-keyplane-scopes"} {
-			_ = proxywasm.RemoveHttpRequestHeader(h)
-		}
-		return types.ActionContinue
-	}
-	_ = proxywasm.ReplaceHttpRequestHeader("x-keyplane-key-id", d.KeyID())
-	_ = proxywasm.ReplaceHttpRequestHeader("x-keyplane-workspace", d.Workspace)
-	_ = proxywasm.ReplaceHttpRequestHeader("x-keyplane-scopes", d.Scopes)
+	// Replace overwrites whatever the client sent.
+	d.IdentityHeaders(
+		func(name, value string) { _ = proxywasm.ReplaceHttpRequestHeader(name, value) },
+		func(name string) { _ = proxywasm.RemoveHttpRequestHeader(name) })
 	return types.ActionContinue
 }
 
