@@ -40,7 +40,7 @@ func BenchmarkModule(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		snap, err := snapshot.Open(syn.Blob, syn.Trusted(), snapshot.Limits{})
+		snap, err := snapshot.Open(syn.Blob, syn.Trusted, snapshot.Limits{})
 		if err != nil {
 			b.Fatal(err)
 		}

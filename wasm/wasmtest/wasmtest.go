@@ -21,6 +21,7 @@ import (
 	"github.com/keyplane/keyplane/controlplane/signing"
 	"github.com/keyplane/keyplane/controlplane/store/sqlstore"
 	"github.com/keyplane/keyplane/sync/snapshot"
+	"github.com/keyplane/keyplane/sync/trust"
 	"github.com/keyplane/keyplane/verifier/apikey"
 )
 
@@ -116,9 +117,10 @@ const Policy = `"routes":[{"method":"POST","path":"/events","scopes":["events:wr
 // Synthetic is a signed snapshot of n generated keys, built without a control plane, for
 // benchmarks that need many keys.
 type Synthetic struct {
-	Keys        []string        // the full keys, all valid
-	Blob        []byte          // the signed full snapshot
-	SigningKeys json.RawMessage // the "keys" array of a signing-keys document that trusts it
+	Keys        []string         // the full keys, all valid
+	Blob        []byte           // the signed full snapshot
+	SigningKeys json.RawMessage  // the "keys" array of a signing-keys document that trusts it
+	Trusted     snapshot.Trusted // the same keys, for snapshot.Open
 }
 
 // NewSynthetic builds a snapshot of n keys (scope events:write, no limits) for workspace ws.
@@ -147,6 +149,7 @@ func NewSynthetic(t testing.TB, n int) *Synthetic {
 	if s.SigningKeys, err = json.Marshal(ring.Public().Keys); err != nil {
 		t.Fatal(err)
 	}
+	s.Trusted = trust.All(ring.Public())
 	return s
 }
 
@@ -161,20 +164,4 @@ func (s *Synthetic) WriteStateDir(t testing.TB, dir string) {
 	must(os.WriteFile(filepath.Join(dir, "snapshot.kps"), s.Blob, 0o644))
 	must(os.WriteFile(filepath.Join(dir, "trusted.json"), []byte(`{"keys":`+string(s.SigningKeys)+`}`), 0o644))
 	must(os.WriteFile(filepath.Join(dir, "state.json"), []byte(`{"workspace":"ws_bench","version":1,"has_delta":false}`), 0o644))
-}
-
-// Trusted is the signing key set that verifies Blob.
-func (s *Synthetic) Trusted() snapshot.Trusted {
-	var doc struct {
-		Keys []struct {
-			ID        string `json:"id"`
-			PublicKey []byte `json:"public_key"`
-		} `json:"keys"`
-	}
-	_ = json.Unmarshal([]byte(`{"keys":`+string(s.SigningKeys)+`}`), &doc)
-	t := snapshot.Trusted{}
-	for _, k := range doc.Keys {
-		t[k.ID] = k.PublicKey
-	}
-	return t
 }
