@@ -198,8 +198,27 @@ func TestCheckAgreesWithReference(t *testing.T) {
 		k, _ := Generate("acme", "test", rand.Reader)
 		inputs = append(inputs, k, k[:len(k)-6]+good[len(good)-6:])
 	}
+	// Every byte value at positions in the body's first and last word, its odd last byte, and the
+	// separators: the word-at-a-time range check must agree with the byte-wise one at each edge.
+	for _, pos := range []int{0, 1, 2, 3, 7, 8, 29, 56, len(good) - 7, len(good) - 1} {
+		for c := 0; c < 256; c++ {
+			b := []byte(good)
+			b[pos] = byte(c)
+			inputs = append(inputs, string(b))
+		}
+	}
 	for _, s := range inputs {
 		agree(t, s)
+	}
+}
+
+func BenchmarkCheck(b *testing.B) {
+	good, _ := Generate("kp", "live", rand.Reader)
+	var buf [MaxLen]byte
+	for b.Loop() {
+		if _, err := Check(good, &buf); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
