@@ -208,7 +208,7 @@ func BenchmarkBuildDelta(b *testing.B) {
 				}
 				casc := uint64(8)
 				for _, l := range d.casc.levels {
-					casc += 8 + uint64(l.Cap()/8)
+					casc += 8 + 8*uint64(len(l.words))
 				}
 				b.ReportMetric(float64(casc)/float64(nrev), "filter-B/revoked")
 				b.ReportMetric(float64(len(db))/float64(nup+nrev), "delta-B/change")

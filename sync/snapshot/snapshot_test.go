@@ -601,7 +601,7 @@ func TestRevocationExact(t *testing.T) {
 			if tc.revoked > 0 {
 				casc := cascadeSize(nil) // 8-byte section header
 				for _, f := range d.casc.levels {
-					casc += 8 + uint64(f.Cap()/8)
+					casc += 8 + 8*uint64(len(f.words))
 				}
 				t.Logf("cascade: %d levels, %d bytes, %.2f bytes per revoked key; delta %d bytes",
 					len(d.casc.levels), casc, float64(casc)/float64(tc.revoked), len(db))
@@ -824,9 +824,16 @@ func TestGoldenExample(t *testing.T) {
 	if !slices.Equal(locs, wantLocs) {
 		t.Fatalf("cascade locations %v", locs)
 	}
+	var bits1000 []uint64
+	for _, l := range locs {
+		bits1000 = append(bits1000, bitOf(l, 1000))
+	}
+	if want := []uint64{535, 86, 636, 187, 738}; !slices.Equal(bits1000, want) {
+		t.Fatalf("cascade bits for m = 1000: %v, want %v", bits1000, want)
+	}
 	f := bloom.New(64, 3)
 	addLevel(f, x0, x1, 1)
-	if w := f.BitSet().Words()[0]; w != 0x40000000a {
+	if w := f.BitSet().Words()[0]; w != 0x10400000020 {
 		t.Fatalf("level word %#x", w)
 	}
 }
