@@ -111,30 +111,47 @@ func unhex(c byte) int {
 	return -1
 }
 
-// scopeDenial returns the route whose scopes the policy lacks, or nil when the request may go on.
-// A canonical path is held to its first matching route; any other path to every route of its
-// method.
-func (v *Verifier) scopeDenial(pi *policyInfo, method, rawPath string) *route {
+// Results of matchRoute besides a route index.
+const (
+	noRoute      = -1 // no route applies: a valid key suffices
+	everyRouteOf = -2 // a path that is not canonical: every route of the method applies
+)
+
+// matchRoute returns the index of the route that governs a request with a canonical path (the
+// first match), noRoute, or everyRouteOf for a path that servers might read differently. It does
+// not depend on the key, so Check runs it while the key's snapshot entry is fetched from memory.
+func (v *Verifier) matchRoute(method, rawPath string) int {
 	if len(v.routes) == 0 {
-		return nil
+		return noRoute
 	}
 	path, canonical := splitPath(rawPath)
-	if canonical {
-		for i := range v.routes {
-			r := &v.routes[i]
-			if methodMatches(r.method, method) && hasPrefix(path, r.prefix) {
-				if pi.routeOK(i) {
-					return nil
-				}
-				return r
-			}
-		}
-		return nil
+	if !canonical {
+		return everyRouteOf
 	}
 	for i := range v.routes {
 		r := &v.routes[i]
-		if methodMatches(r.method, method) && !pi.routeOK(i) {
-			return r
+		if methodMatches(r.method, method) && hasPrefix(path, r.prefix) {
+			return i
+		}
+	}
+	return noRoute
+}
+
+// scopeDenial returns the route whose scopes the policy lacks, or nil when the request may go on,
+// given matchRoute's answer m.
+func (v *Verifier) scopeDenial(pi *policyInfo, m int, method string) *route {
+	switch {
+	case m >= 0:
+		if pi.routeOK(m) {
+			return nil
+		}
+		return &v.routes[m]
+	case m == everyRouteOf:
+		for i := range v.routes {
+			r := &v.routes[i]
+			if methodMatches(r.method, method) && !pi.routeOK(i) {
+				return r
+			}
 		}
 	}
 	return nil
