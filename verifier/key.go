@@ -1,5 +1,7 @@
 package verifier
 
+import "net/netip"
+
 // KeyHeader returns the configured key header name in lower case ("" when keys come only from the
 // query string).
 func (v *Verifier) KeyHeader() string { return v.cfg.KeyHeader }
@@ -122,13 +124,31 @@ func trimOWS(s string) string {
 // trailing dot. An Origin or Referer that has no host (such as "null") gives "", which matches no
 // restriction.
 func requestHost(r *Request) string {
-	switch {
-	case r.Origin != "":
-		return urlHost(r.Origin)
-	case r.Referer != "":
-		return urlHost(r.Referer)
+	origin, referer, host := r.Origin, r.Referer, r.Host
+	if a := r.Attributes; a != nil {
+		origin = a.Origin()
+		if origin == "" {
+			referer = a.Referer()
+			if referer == "" {
+				host = a.Host()
+			}
+		}
 	}
-	return stripPort(r.Host)
+	switch {
+	case origin != "":
+		return urlHost(origin)
+	case referer != "":
+		return urlHost(referer)
+	}
+	return stripPort(host)
+}
+
+// clientIP is Request.ClientIP, or the Attributes' when set.
+func (r *Request) clientIP() netip.Addr {
+	if r.Attributes != nil {
+		return r.Attributes.ClientIP()
+	}
+	return r.ClientIP
 }
 
 // urlHost returns the host of an absolute URL ("https://user@h.example:8443/p" -> "h.example").

@@ -15,6 +15,7 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/keyplane/keyplane/sync/snapshot"
 	"github.com/keyplane/keyplane/verifier/apikey"
@@ -60,6 +61,18 @@ type Request struct {
 	Referer  string     // Referer header, "" when absent
 	ClientIP netip.Addr // the client's address; the zero Addr fails every CIDR restriction
 	Key      string     // the key as extracted (ExtractKey, KeyFrom); "" when none
+	// Attributes, when set, supplies Host, Origin, Referer and ClientIP in place of the fields
+	// above, and is asked only for a key whose policy restricts hosts or addresses. A wasm module
+	// sets it: there each header read is a call into the proxy, and most keys have no restriction.
+	Attributes Attributes
+}
+
+// Attributes are the request attributes that only restricted keys need (see Request.Attributes).
+type Attributes interface {
+	Host() string
+	Origin() string
+	Referer() string
+	ClientIP() netip.Addr
 }
 
 // RateLimit is the state of the key's rate limit after this request, for the IETF RateLimit-*
@@ -123,13 +136,29 @@ func (d *Decision) DenialHeaders(set func(name, value string)) {
 // unauthenticated one (fail-open), del with each name. Either way a value the client sent is
 // gone: set must replace, not add.
 func (d *Decision) IdentityHeaders(set func(name, value string), del func(name string)) {
+	d.identityHeaders(d.KeyID(), set, del)
+}
+
+// IdentityHeadersCopied is IdentityHeaders for a set that copies each value before it returns,
+// such as a call into the proxy from a wasm module. It passes the key id as a view of scratch
+// rather than as a new string, so that it allocates nothing.
+func (d *Decision) IdentityHeadersCopied(scratch *[apikey.IDLen]byte, set func(name, value string), del func(name string)) {
+	id := ""
+	if d.hasKeyID {
+		*scratch = d.keyID
+		id = unsafe.String(&scratch[0], apikey.IDLen)
+	}
+	d.identityHeaders(id, set, del)
+}
+
+func (d *Decision) identityHeaders(id string, set func(name, value string), del func(name string)) {
 	if d.Unauthenticated {
 		del(HeaderKeyID)
 		del(HeaderWorkspace)
 		del(HeaderScopes)
 		return
 	}
-	set(HeaderKeyID, d.KeyID())
+	set(HeaderKeyID, id)
 	set(HeaderWorkspace, d.Workspace)
 	set(HeaderScopes, d.Scopes)
 }
@@ -324,7 +353,7 @@ func (v *Verifier) Check(req *Request, l Lookuper, f Freshness) Decision {
 
 	// Restrictions, scopes, then the rate limit (a denied request does not spend it).
 	pi := v.policies.get(&e, nowNs)
-	if !pi.ipAllowed(req.ClientIP) {
+	if pi.cidrRestricted && !pi.ipAllowed(req.clientIP()) {
 		return v.deny(d, ReasonIPNotAllowed, nil)
 	}
 	if pi.hostRestricted && !pi.hostAllowed(requestHost(req)) {

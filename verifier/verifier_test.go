@@ -106,6 +106,17 @@ func TestCheck(t *testing.T) {
 			if d.Reason != tc.want || d.Status != tc.status || d.Code != tc.code || d.Allowed != (tc.status == 200) {
 				t.Fatalf("got reason %v status %d code %q allowed %v; want %v %d %q", d.Reason, d.Status, d.Code, d.Allowed, tc.want, tc.status, tc.code)
 			}
+			// The same request with its restricted attributes behind Request.Attributes (as wasm
+			// modules pass them): the same decision, and the attributes asked for only when the
+			// key's policy restricts them.
+			attrs := &countingAttributes{r: *req}
+			lazy := Request{Method: req.Method, Path: req.Path, Key: req.Key, Attributes: attrs}
+			if ld := newTestVerifier(t, testConfigJSON, newClock(t0)).Check(&lazy, state, Freshness{}); ld.Reason != d.Reason {
+				t.Fatalf("through Attributes: %v, want %v", ld.Reason, d.Reason)
+			}
+			if restricted := tc.key == k["ip"] || tc.key == k["host"]; attrs.calls > 0 && !restricted {
+				t.Fatalf("Attributes asked %d times for a key without restrictions", attrs.calls)
+			}
 			checkDecisionShape(t, d)
 			if d.Allowed {
 				h := apikey.Hash(tc.key)
@@ -116,6 +127,17 @@ func TestCheck(t *testing.T) {
 		})
 	}
 }
+
+// countingAttributes serves a request's restricted attributes and counts the calls.
+type countingAttributes struct {
+	r     Request
+	calls int
+}
+
+func (a *countingAttributes) Host() string         { a.calls++; return a.r.Host }
+func (a *countingAttributes) Origin() string       { a.calls++; return a.r.Origin }
+func (a *countingAttributes) Referer() string      { a.calls++; return a.r.Referer }
+func (a *countingAttributes) ClientIP() netip.Addr { a.calls++; return a.r.ClientIP }
 
 // checkDecisionShape checks the invariants every decision keeps.
 func checkDecisionShape(t *testing.T, d Decision) {
