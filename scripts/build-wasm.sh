@@ -15,6 +15,11 @@ for m in proxywasm httpwasm; do
   test -s "$out/$m.wasm"
 done
 
+# The verifier alone inside a TinyGo module, for the allocation test and the in-guest benchmark.
+"$tinygo" build -target=wasip1 -buildmode=c-shared -scheduler=none -no-debug -o "$out/verifyprobe.wasm" ./wasm/verifyprobe 2>&1 \
+  | grep -v "is not a recognized feature for this target" >&2 || true
+test -s "$out/verifyprobe.wasm"
+
 # The host-cost floor for benchmarks: a guest that only touches the request as the keyplane one does.
 "$tinygo" build -target=wasip1 -buildmode=c-shared -scheduler=none -no-debug -o "$out/httpwasm-floor.wasm" ./wasm/httpwasm/floor 2>&1 \
   | grep -v "is not a recognized feature for this target" >&2 || true

@@ -12,7 +12,6 @@ package main
 
 import (
 	"bytes"
-	"net/netip"
 	"os"
 	"time"
 
@@ -22,6 +21,8 @@ import (
 	"github.com/keyplane/keyplane/sync/snapshot"
 	"github.com/keyplane/keyplane/sync/state"
 	"github.com/keyplane/keyplane/verifier"
+	"github.com/keyplane/keyplane/verifier/apikey"
+	"github.com/keyplane/keyplane/wasm/httpwasm/abi"
 )
 
 func main() {}
@@ -52,6 +53,8 @@ type requestClock struct{ now time.Time }
 func (c *requestClock) Now() time.Time { return c.now }
 
 type guest struct {
+	fields    *abi.Fields
+	idScratch [apikey.IDLen]byte
 	clock     requestClock
 	cfg       verifier.Config
 	v         *verifier.Verifier
@@ -69,7 +72,7 @@ func newGuest(doc []byte) (*guest, error) {
 	if cfg.SnapshotDir == "" {
 		return nil, errString(`the configuration needs "snapshot_dir", the directory keyplane sync --out writes`)
 	}
-	g := &guest{cfg: cfg, clock: requestClock{now: time.Now()}}
+	g := &guest{cfg: cfg, fields: abi.NewFields(), clock: requestClock{now: time.Now()}}
 	if g.v, err = verifier.New(cfg, verifier.WithClock(&g.clock)); err != nil {
 		return nil, err
 	}
@@ -135,23 +138,19 @@ func (g *guest) load(st []byte, now time.Time) error {
 }
 
 func (g *guest) handle(req api.Request, resp api.Response) (next bool, reqCtx uint32) {
-	now := time.Now()
+	now := abi.WallClock()
 	g.clock.now = now
 	if now.Sub(g.checked) >= checkEvery {
 		g.reload(now)
 	}
-	h := req.Headers()
-	uri := req.GetURI()
+	f := g.fields
+	uri := f.URI()
 	hv := ""
 	if kh := g.v.KeyHeader(); kh != "" {
-		hv, _ = h.Get(kh)
+		hv = f.Key(kh)
 	}
 	key, _ := g.v.ExtractKey(hv, uri)
-	host, _ := h.Get("Host")
-	origin, _ := h.Get("Origin")
-	referer, _ := h.Get("Referer")
-	r := verifier.Request{Method: req.GetMethod(), Path: uri, Host: host, Origin: origin, Referer: referer,
-		ClientIP: clientIP(req.GetSourceAddr()), Key: key}
+	r := verifier.Request{Method: f.Method(), Path: uri, Key: key, Attributes: f}
 	var keys verifier.Lookuper
 	var fresh verifier.Freshness
 	if g.cur != nil {
@@ -164,6 +163,7 @@ func (g *guest) handle(req api.Request, resp api.Response) (next bool, reqCtx ui
 		resp.Body().WriteString(d.Body)
 		return false, 0
 	}
+	h := req.Headers()
 	if d.StripKey {
 		if kh := g.v.KeyHeader(); kh != "" {
 			h.Remove(kh)
@@ -172,16 +172,9 @@ func (g *guest) handle(req api.Request, resp api.Response) (next bool, reqCtx ui
 			req.SetURI(string(g.v.AppendStrippedTarget(nil, uri)))
 		}
 	}
-	d.IdentityHeaders(h.Set, h.Remove) // Set replaces whatever the client sent
+	// Set replaces whatever the client sent; the host copies each value before Set returns.
+	d.IdentityHeadersCopied(&g.idScratch, h.Set, h.Remove)
 	return true, 0
-}
-
-func clientIP(addr string) netip.Addr {
-	if ap, err := netip.ParseAddrPort(addr); err == nil {
-		return ap.Addr().Unmap()
-	}
-	a, _ := netip.ParseAddr(addr)
-	return a.Unmap()
 }
 
 type errString string

@@ -56,11 +56,18 @@ func testModule(t *testing.T, wasm []byte) {
 	}))
 	srv := httptest.NewServer(up)
 	defer srv.Close()
-	call := func(method, key string) (*http.Response, string) {
+	call := func(method, key string, hdr ...string) (*http.Response, string) {
 		t.Helper()
 		req, _ := http.NewRequest(method, srv.URL+"/events", nil)
 		if key != "" {
 			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		for i := 0; i+1 < len(hdr); i += 2 {
+			if hdr[i] == "Host" {
+				req.Host = hdr[i+1]
+			} else {
+				req.Header.Set(hdr[i], hdr[i+1])
+			}
 		}
 		req.Header.Set("X-Keyplane-Key-Id", "key_SPOOFED")
 		resp, err := http.DefaultClient.Do(req)
@@ -72,20 +79,28 @@ func testModule(t *testing.T, wasm []byte) {
 		return resp, string(b)
 	}
 	writer, reader, office := cp.Keys["writer"], cp.Keys["reader"], cp.Keys["office"]
+	local, site := cp.Keys["local"].Key, cp.Keys["site"].Key
 	for _, tc := range []struct {
 		name, method, key string
 		status            int
 		code              string
+		hdr               []string
 	}{
-		{"no key", "GET", "", 401, "invalid_api_key"},
-		{"garbage", "GET", "nope", 401, "invalid_api_key"},
-		{"valid", "POST", writer.Key, 200, ""},
-		{"missing scope", "POST", reader.Key, 403, "insufficient_permissions"},
-		{"route without scopes", "GET", reader.Key, 200, ""},
-		{"outside the key's CIDR (127.0.0.1)", "POST", office.Key, 403, "ip_not_allowed"},
+		{"no key", "GET", "", 401, "invalid_api_key", nil},
+		{"garbage", "GET", "nope", 401, "invalid_api_key", nil},
+		{"valid", "POST", writer.Key, 200, "", nil},
+		{"missing scope", "POST", reader.Key, 403, "insufficient_permissions", nil},
+		{"route without scopes", "GET", reader.Key, 200, "", nil},
+		{"outside the key's CIDR (127.0.0.1)", "POST", office.Key, 403, "ip_not_allowed", nil},
+		{"inside the key's CIDR", "POST", local, 200, "", nil},
+		{"the key's host, by Origin", "POST", site, 200, "", []string{"Origin", "https://app.example.com"}},
+		{"another host, by Origin", "POST", site, 403, "host_not_allowed", []string{"Origin", "https://evil.example"}},
+		{"the key's host, by Referer", "POST", site, 200, "", []string{"Referer", "https://app.example.com/page"}},
+		{"the key's host, by Host", "POST", site, 200, "", []string{"Host", "app.example.com:8443"}},
+		{"another host, by Host", "POST", site, 403, "host_not_allowed", []string{"Host", "api.example.com"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, body := call(tc.method, tc.key)
+			resp, body := call(tc.method, tc.key, tc.hdr...)
 			if resp.StatusCode != tc.status || (tc.code != "" && !strings.Contains(body, `"code":"`+tc.code+`"`)) {
 				t.Fatalf("%d %s, want %d %s", resp.StatusCode, body, tc.status, tc.code)
 			}

@@ -68,7 +68,8 @@ type ControlPlane struct {
 }
 
 // StartControlPlane starts it with these keys: "writer" (events:write, 3 requests a minute),
-// "reader" (events:read), "office" (events:write, only from 10.0.0.0/8).
+// "reader" (events:read), "office" (events:write, only from 10.0.0.0/8), "local" (events:write,
+// only from 127.0.0.0/8), "site" (events:write, only for app.example.com).
 func StartControlPlane(t testing.TB) *ControlPlane {
 	t.Helper()
 	ctx := context.Background()
@@ -91,6 +92,8 @@ func StartControlPlane(t testing.TB) *ControlPlane {
 	cp.Create(t, apiv1.CreateKeyRequest{Name: "writer", Scopes: []string{"events:write"}, RateLimit: &apiv1.RateLimit{Limit: 3, WindowSeconds: 60}})
 	cp.Create(t, apiv1.CreateKeyRequest{Name: "reader", Scopes: []string{"events:read"}})
 	cp.Create(t, apiv1.CreateKeyRequest{Name: "office", Scopes: []string{"events:write"}, Restrictions: &apiv1.Restrictions{AllowedCIDRs: []string{"10.0.0.0/8"}}})
+	cp.Create(t, apiv1.CreateKeyRequest{Name: "local", Scopes: []string{"events:write"}, Restrictions: &apiv1.Restrictions{AllowedCIDRs: []string{"127.0.0.0/8"}}})
+	cp.Create(t, apiv1.CreateKeyRequest{Name: "site", Scopes: []string{"events:write"}, Restrictions: &apiv1.Restrictions{AllowedHosts: []string{"app.example.com"}}})
 	keys, err := json.Marshal(ring.Public().Keys)
 	if err != nil {
 		t.Fatal(err)

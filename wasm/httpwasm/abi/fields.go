@@ -1,0 +1,130 @@
+// Package abi reads an http-wasm guest's request straight through the http-wasm ABI into buffers
+// the guest owns, and hands each value out as a string that views its buffer. The guest SDK's
+// getters copy every value into a new string (and Get into a new []string too), which in TinyGo
+// means several allocations per request and a garbage collection every few thousand requests.
+//
+// A view is valid until the same field is read again, which a guest does once per request: it
+// must not keep a view past the request (the verifier keeps nothing).
+package abi
+
+import (
+	"net/netip"
+	"time"
+	"unsafe"
+)
+
+// field is one reusable read buffer.
+type field struct{ buf []byte }
+
+// The fields read by one call of their own.
+const (
+	fieldURI = iota
+	fieldMethod
+	fieldSourceAddr
+)
+
+// read reads a field into the buffer and returns it as a string, growing the buffer and reading
+// again when the value did not fit. (TinyGo cannot take imported functions as values.)
+func (f *field) read(which int) string {
+	call := func(ptr, limit uint32) uint32 {
+		switch which {
+		case fieldURI:
+			return getURI(ptr, limit)
+		case fieldMethod:
+			return getMethod(ptr, limit)
+		}
+		return getSourceAddr(ptr, limit)
+	}
+	n := call(bufPtr(f.buf), uint32(len(f.buf)))
+	if n > uint32(len(f.buf)) {
+		f.buf = make([]byte, n) // rare: a field longer than any before it
+		n = call(bufPtr(f.buf), n)
+	}
+	if n == 0 {
+		return ""
+	}
+	return unsafe.String(&f.buf[0], n)
+}
+
+func bufPtr(b []byte) uint32 { return uint32(uintptr(unsafe.Pointer(unsafe.SliceData(b)))) }
+
+// Fields reads the current request. Its Host, Origin, Referer and ClientIP methods make it a
+// verifier.Attributes: the verifier asks for them only when a key's policy restricts hosts or
+// client addresses, so most requests never pay for those reads.
+type Fields struct {
+	uri, method, key, host, origin, referer, addr field
+}
+
+// NewFields returns a Fields with its buffers made.
+func NewFields() *Fields {
+	f := &Fields{}
+	for _, b := range []*field{&f.uri, &f.method, &f.key, &f.host, &f.origin, &f.referer, &f.addr} {
+		b.buf = make([]byte, 256)
+	}
+	f.uri.buf = make([]byte, 2048)
+	return f
+}
+
+// URI returns the request target.
+func (f *Fields) URI() string { return f.uri.read(fieldURI) }
+
+// Method returns the request method.
+func (f *Fields) Method() string { return f.method.read(fieldMethod) }
+
+// header returns the first value of the request header name, or "".
+func (f *Fields) header(b *field, name string) string {
+	np, nl := uint32(uintptr(unsafe.Pointer(unsafe.StringData(name)))), uint32(len(name))
+	cl := getHeaderValues(headerKindRequest, np, nl, bufPtr(b.buf), uint32(len(b.buf)))
+	if cl>>32 == 0 { // no value
+		return ""
+	}
+	if n := uint32(cl); n > uint32(len(b.buf)) {
+		b.buf = make([]byte, n)
+		getHeaderValues(headerKindRequest, np, nl, bufPtr(b.buf), n)
+	}
+	v := b.buf[:uint32(cl)]
+	for i, c := range v { // values are NUL-terminated; the first is the header's value
+		if c == 0 {
+			v = v[:i]
+			break
+		}
+	}
+	if len(v) == 0 {
+		return ""
+	}
+	return unsafe.String(&v[0], len(v))
+}
+
+// Key returns the first value of the header that carries the key, name.
+func (f *Fields) Key(name string) string { return f.header(&f.key, name) }
+
+// Host returns the Host header.
+func (f *Fields) Host() string { return f.header(&f.host, "Host") }
+
+// Origin returns the Origin header.
+func (f *Fields) Origin() string { return f.header(&f.origin, "Origin") }
+
+// Referer returns the Referer header.
+func (f *Fields) Referer() string { return f.header(&f.referer, "Referer") }
+
+// ClientIP returns the client's address (the host's source address, without its port).
+func (f *Fields) ClientIP() netip.Addr {
+	addr := f.addr.read(fieldSourceAddr)
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		return ap.Addr().Unmap()
+	}
+	a, _ := netip.ParseAddr(addr)
+	return a.Unmap()
+}
+
+const headerKindRequest = 0 // http-wasm's header_kind for request headers
+
+// WallClock reads the host's wall clock with one WASI call (time.Now makes two: a guest needs no
+// monotonic reading).
+func WallClock() time.Time {
+	var ns uint64
+	if clockTimeGet(0, 1, uint32(uintptr(unsafe.Pointer(&ns)))) != 0 {
+		return time.Now()
+	}
+	return time.Unix(0, int64(ns))
+}

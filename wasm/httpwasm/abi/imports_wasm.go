@@ -1,0 +1,20 @@
+//go:build tinygo.wasm
+
+package abi
+
+// The http-wasm host functions the guest calls itself (fields.go), and the WASI clock.
+
+//go:wasmimport http_handler get_uri
+func getURI(ptr, limit uint32) uint32
+
+//go:wasmimport http_handler get_method
+func getMethod(ptr, limit uint32) uint32
+
+//go:wasmimport http_handler get_source_addr
+func getSourceAddr(ptr, limit uint32) uint32
+
+//go:wasmimport http_handler get_header_values
+func getHeaderValues(kind, namePtr, nameLen, bufPtr, bufLimit uint32) uint64
+
+//go:wasmimport wasi_snapshot_preview1 clock_time_get
+func clockTimeGet(id uint32, precision uint64, resultPtr uint32) uint32
