@@ -20,7 +20,7 @@ run: wasm
 
 # The WebAssembly modules, with TinyGo (installed on first use) and with mainline Go.
 WASM_SRC := $(shell find verifier sync wasm -name '*.go' -not -name '*_test.go') go.mod go.sum
-WASM_OUT := build/wasm/proxywasm.wasm build/wasm/httpwasm.wasm build/wasm/proxywasm-go.wasm build/wasm/httpwasm-go.wasm build/wasm/httpwasm-floor.wasm build/wasm/verifyprobe.wasm
+WASM_OUT := build/wasm/proxywasm.wasm build/wasm/httpwasm.wasm build/wasm/proxywasm-go.wasm build/wasm/httpwasm-go.wasm build/wasm/httpwasm-floor.wasm build/wasm/proxywasm-floor.wasm build/wasm/verifyprobe.wasm
 wasm: $(WASM_OUT)
 $(WASM_OUT) &: $(WASM_SRC) scripts/build-wasm.sh
 	bash scripts/build-wasm.sh

@@ -21,8 +21,10 @@ done
 test -s "$out/verifyprobe.wasm"
 
 # The host-cost floor for benchmarks: a guest that only touches the request as the keyplane one does.
-"$tinygo" build -target=wasip1 -buildmode=c-shared -scheduler=none -no-debug -o "$out/httpwasm-floor.wasm" ./wasm/httpwasm/floor 2>&1 \
-  | grep -v "is not a recognized feature for this target" >&2 || true
+for m in httpwasm proxywasm; do
+  "$tinygo" build -target=wasip1 -buildmode=c-shared -scheduler=none -no-debug -o "$out/$m-floor.wasm" "./wasm/$m/floor" 2>&1 \
+    | grep -v "is not a recognized feature for this target" >&2 || true
+done
 
 echo "build-wasm: proxywasm, httpwasm (mainline Go)" >&2
 GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o "$out/proxywasm-go.wasm" ./wasm/proxywasm

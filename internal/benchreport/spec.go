@@ -29,8 +29,11 @@ func runs(quick bool) []run {
 	}
 	rs = append(rs, snap, verify,
 		run{pkg: "./internal/baseline", pattern: ".", benchtime: "20x", count: min(count, 3), prefix: "baseline/"},
-		run{pkg: "./wasm/httpwasm", pattern: "Module", benchtime: "5000x", count: min(count, 3), prefix: "httpwasm/"},
-		run{pkg: "./wasm/proxywasm", pattern: "Module", benchtime: "2000x", count: min(count, 3), prefix: "proxywasm/"},
+		run{pkg: "./wasm/verifyprobe", pattern: "InGuest", benchtime: "200x", count: min(count, 3), prefix: "probe/"},
+		run{pkg: "./wasm/httpwasm", pattern: "Module/[^p]", benchtime: "5000x", count: min(count, 3), prefix: "httpwasm/"},
+		run{pkg: "./wasm/httpwasm", pattern: "Module/paired", benchtime: "1000x", count: min(count, 3), prefix: "httpwasm/"},
+		run{pkg: "./wasm/proxywasm", pattern: "Module/[^p]", benchtime: "2000x", count: min(count, 3), prefix: "proxywasm/"},
+		run{pkg: "./wasm/proxywasm", pattern: "Module/paired", benchtime: "150x", count: min(count, 3), prefix: "proxywasm/"},
 	)
 	return rs
 }
@@ -48,46 +51,60 @@ type section struct {
 }
 
 func sections() []section {
-	verifyRow := func(size string) row {
-		return row{label: "native verifier, " + size + " keys", bench: "verifier/Verify/keys=" + size + "/verify", unit: "ns/op",
-			base: "verifier/Verify/keys=" + size + "/sha256", baseUnit: "ns/op", note: "one SHA-256 of the key (goal at most 2x)"}
+	verifyRows := func(size string) []row {
+		paired := "verifier/Verify/keys=" + size + "/paired"
+		return []row{
+			{label: "native verifier, " + size + " keys", bench: "verifier/Verify/keys=" + size + "/verify", unit: "ns/op"},
+			{label: "paired with one SHA-256 of the same keys, " + size + ": verifier", bench: paired, unit: "verify-ns/op"},
+			{label: "paired, " + size + ": one SHA-256", bench: paired, unit: "sha256-ns/op"},
+			{label: "paired, " + size + ": verifier vs one SHA-256 (goal at most 2x)", bench: paired, unit: "x-sha256"},
+		}
 	}
 	return []section{
 		{
 			title: "Verification, per request",
 			intro: "One decision on a key, native (package verifier: format, lookup through a view whose delta revokes 1%, restrictions, scopes, rate limit; 0 allocations), next to one SHA-256 of the same key (the physical floor), and next to what users would otherwise pick per request: a bcrypt cost-10 compare and a PostgreSQL lookup of the key's hash over loopback (100K keys, pgx).",
-			rows: []row{
-				verifyRow("1K"), verifyRow("100K"), verifyRow("1M"),
-				{label: "native verifier allocations, 1M keys", bench: "verifier/Verify/keys=1M/verify", unit: "allocs/op"},
-				{label: "one SHA-256 of a key", bench: "baseline/Baseline/sha256", unit: "ns/op"},
-				{label: "bcrypt cost-10 compare", bench: "baseline/Baseline/bcrypt-cost10-compare", unit: "ns/op",
+			rows: append(append(append(verifyRows("1K"), verifyRows("100K")...), verifyRows("1M")...),
+				row{label: "native verifier allocations, 1M keys", bench: "verifier/Verify/keys=1M/verify", unit: "allocs/op"},
+				row{label: "one SHA-256 of a key", bench: "baseline/Baseline/sha256", unit: "ns/op"},
+				row{label: "bcrypt cost-10 compare", bench: "baseline/Baseline/bcrypt-cost10-compare", unit: "ns/op",
 					base: "verifier/Verify/keys=1M/verify", baseUnit: "ns/op", note: "the native verifier at 1M keys"},
-				{label: "PostgreSQL lookup over loopback, 100K keys", bench: "baseline/Baseline/postgres-lookup/keys=100K", unit: "ns/op",
+				row{label: "PostgreSQL lookup over loopback, 100K keys", bench: "baseline/Baseline/postgres-lookup/keys=100K", unit: "ns/op",
 					base: "verifier/Verify/keys=100K/verify", baseUnit: "ns/op", note: "the native verifier at 100K keys"},
-			},
+			),
 		},
 		{
 			title: "WebAssembly modules, per request and per instance",
-			intro: "Each module loaded from build/wasm in wazero through a third-party host, 100K keys. http-wasm: http-wasm-host-go's net/http middleware, a request through httptest (no network), next to the native middleware on the same path. proxy-wasm: the proxy-wasm Go SDK's host emulator (proxytest), whose own bridge dominates; its native row is the same filter compiled into the emulator. No Envoy binary is reachable here, so Envoy's own per-request cost is not measured.",
+			intro: "Each module loaded from build/wasm in wazero through a third-party host, 100K keys. The paired rows alternate rounds of 16 requests between the module and the native verifier alone (package verifier, same keys and routes, the request's fields given directly) in one process, so that both see this machine at the same speed; their ratio is the goal's (within 10x). The host floor is a TinyGo guest that makes the same calls into the host as keyplane's module for an allowed request and does nothing else: what the host costs per request before any verification. Inside the guest: wasm/verifyprobe, the verifier alone in a TinyGo module, no host calls. http-wasm: http-wasm-host-go's net/http middleware, no network. proxy-wasm: the proxy-wasm Go SDK's host emulator (proxytest), whose bridge is reflection and a new wazero call engine for every value it copies into the guest; no Envoy binary is reachable here.",
 			rows: []row{
-				{label: "http-wasm, native middleware (baseline)", bench: "httpwasm/Module/native-middleware/keys=100K", unit: "ns/op"},
-				{label: "http-wasm, host floor: a TinyGo guest that only reads and sets the same request fields", bench: "httpwasm/Module/host-floor/keys=100K", unit: "ns/op",
+				{label: "inside a TinyGo guest: one decision, allowed key", bench: "probe/InGuest/allowed/keys=100K", unit: "guest-ns/op"},
+				{label: "the same by the native verifier, paired", bench: "probe/InGuest/allowed/keys=100K", unit: "native-ns/op"},
+				{label: "inside a TinyGo guest vs native", bench: "probe/InGuest/allowed/keys=100K", unit: "x-native"},
+				{label: "inside a TinyGo guest: one decision, unknown key", bench: "probe/InGuest/unknown-key/keys=100K", unit: "guest-ns/op"},
+				{label: "http-wasm, native middleware on the same net/http path", bench: "httpwasm/Module/native-middleware/keys=100K", unit: "ns/op"},
+				{label: "http-wasm, host floor", bench: "httpwasm/Module/host-floor/keys=100K", unit: "ns/op",
 					base: "httpwasm/Module/native-middleware/keys=100K", baseUnit: "ns/op", note: "native middleware"},
 				{label: "http-wasm, TinyGo module", bench: "httpwasm/Module/httpwasm_(TinyGo)/keys=100K", unit: "ns/op",
 					base: "httpwasm/Module/native-middleware/keys=100K", baseUnit: "ns/op", note: "native middleware"},
 				{label: "http-wasm, mainline Go module", bench: "httpwasm/Module/httpwasm_(Go)/keys=100K", unit: "ns/op",
 					base: "httpwasm/Module/native-middleware/keys=100K", baseUnit: "ns/op", note: "native middleware"},
-				{label: "http-wasm, TinyGo vs the native verifier alone", bench: "httpwasm/Module/httpwasm_(TinyGo)/keys=100K", unit: "ns/op",
-					base: "verifier/Verify/keys=100K/verify", baseUnit: "ns/op", note: "native verifier (goal within 10x)"},
+				{label: "http-wasm paired: TinyGo module", bench: "httpwasm/Module/paired/keys=100K", unit: "module-ns/op"},
+				{label: "http-wasm paired: host floor", bench: "httpwasm/Module/paired/keys=100K", unit: "floor-ns/op"},
+				{label: "http-wasm paired: native verifier", bench: "httpwasm/Module/paired/keys=100K", unit: "native-ns/op"},
+				{label: "http-wasm paired: TinyGo module vs native verifier (goal within 10x)", bench: "httpwasm/Module/paired/keys=100K", unit: "x-native"},
+				{label: "http-wasm paired: host floor vs native verifier", bench: "httpwasm/Module/paired/keys=100K", unit: "floor-x-native"},
 				{label: "http-wasm TinyGo, guest memory per instance, 100K keys", bench: "httpwasm/Module/httpwasm_(TinyGo)/keys=100K", unit: "mem-MiB/instance"},
 				{label: "http-wasm Go, guest memory per instance, 100K keys", bench: "httpwasm/Module/httpwasm_(Go)/keys=100K", unit: "mem-MiB/instance"},
 				{label: "http-wasm TinyGo, instance start and snapshot load", bench: "httpwasm/Module/httpwasm_(TinyGo)/keys=100K", unit: "start-ms"},
 				{label: "http-wasm Go, instance start and snapshot load", bench: "httpwasm/Module/httpwasm_(Go)/keys=100K", unit: "start-ms"},
-				{label: "proxy-wasm, native filter in the emulator (baseline)", bench: "proxywasm/Module/native-in-emulator/keys=100K", unit: "ns/op"},
+				{label: "proxy-wasm, native filter in the emulator", bench: "proxywasm/Module/native-in-emulator/keys=100K", unit: "ns/op"},
+				{label: "proxy-wasm, host floor in the emulator", bench: "proxywasm/Module/host-floor/keys=100K", unit: "ns/op",
+					base: "proxywasm/Module/native-in-emulator/keys=100K", baseUnit: "ns/op", note: "native filter in the emulator"},
 				{label: "proxy-wasm, TinyGo module in the emulator", bench: "proxywasm/Module/proxywasm_(TinyGo)/keys=100K", unit: "ns/op",
-					base: "proxywasm/Module/native-in-emulator/keys=100K", baseUnit: "ns/op", note: "native filter in the emulator"},
+					base: "proxywasm/Module/host-floor/keys=100K", baseUnit: "ns/op", note: "the host floor"},
 				{label: "proxy-wasm, mainline Go module in the emulator", bench: "proxywasm/Module/proxywasm_(Go)/keys=100K", unit: "ns/op",
-					base: "proxywasm/Module/native-in-emulator/keys=100K", baseUnit: "ns/op", note: "native filter in the emulator"},
+					base: "proxywasm/Module/host-floor/keys=100K", baseUnit: "ns/op", note: "the host floor"},
+				{label: "proxy-wasm paired: TinyGo module vs native verifier (goal within 10x)", bench: "proxywasm/Module/paired/keys=100K", unit: "x-native"},
 			},
 		},
 		{

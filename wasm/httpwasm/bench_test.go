@@ -25,6 +25,7 @@ import (
 // the mainline Go build. It also reports the guest's linear memory (one instance) and how long the
 // first instance took to start and load the snapshot.
 func BenchmarkModule(b *testing.B) {
+	parent := b
 	const n = 100_000
 	syn := wasmtest.NewSynthetic(b, n)
 	dir := b.TempDir()
@@ -36,18 +37,7 @@ func BenchmarkModule(b *testing.B) {
 	}
 	// The native verifier behind the same net/http handler path: what the host's part costs.
 	b.Run("native-middleware/keys=100K", func(b *testing.B) {
-		vcfg, err := verifier.ParseConfig(cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		v, err := verifier.New(vcfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		snap, err := snapshot.Open(syn.Blob, syn.Trusted, snapshot.Limits{})
-		if err != nil {
-			b.Fatal(err)
-		}
+		v, snap := syn.Native(b, cfg)
 		h := middleware.NewWithSource(v, staticSource{snap}).Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 		serve(b, h, bearer)
 	})
@@ -55,38 +45,83 @@ func BenchmarkModule(b *testing.B) {
 	if floor, err := os.ReadFile(filepath.Join(wasmtest.Dir(), "httpwasm-floor.wasm")); err == nil {
 		modules = append(modules, wasmtest.Module{Name: "host-floor", Bytes: floor})
 	}
+	wasmOf := map[string][]byte{}
 	for _, m := range modules {
+		wasmOf[m.Name] = m.Bytes
 		b.Run(fmt.Sprintf("%s/keys=100K", m.Name), func(b *testing.B) {
-			ctx := context.Background()
-			rt := wazero.NewRuntime(ctx)
-			mc := wazero.NewModuleConfig().WithStartFunctions("_initialize").WithSysWalltime().WithSysNanotime().
-				WithFSConfig(wazero.NewFSConfig().WithReadOnlyDirMount(dir, dir))
 			start := time.Now()
-			mw, err := nethttp.NewMiddleware(ctx, m.Bytes, handler.GuestConfig(cfg), handler.ModuleConfig(mc),
-				handler.Runtime(func(context.Context) (wazero.Runtime, error) { return rt, nil }))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer mw.Close(ctx)
-			h := mw.NewHandler(ctx, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+			h, mem := newModuleHandler(parent, m.Bytes, cfg, dir)
 			req := httptest.NewRequest("POST", "/events", nil)
-			req.Header.Set("Authorization", "Bearer "+syn.Keys[0])
+			req.Header.Set("Authorization", bearer[0])
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, req) // the first request loads the snapshot in the eagerly made instance
 			started := time.Since(start)
 			if w.Code != 200 {
 				b.Fatalf("status %d: %s", w.Code, w.Body)
 			}
-			var mem uint32
-			if mod := rt.Module("1"); mod != nil {
-				mem = mod.Memory().Size()
-			}
+			startMem := mem()
 			serve(b, h, bearer)
 			b.StopTimer()
-			b.ReportMetric(float64(mem)/(1<<20), "mem-MiB/instance")
+			b.ReportMetric(startMem/(1<<20), "mem-MiB/instance")
 			b.ReportMetric(float64(started.Microseconds())/1000, "start-ms")
 		})
 	}
+	// paired: the TinyGo module, the host floor and the native verifier alone (the same keys and
+	// configuration, the request's fields given directly) in turns (wasmtest.Paired).
+	b.Run("paired/keys=100K", func(b *testing.B) {
+		if wasmOf["httpwasm (TinyGo)"] == nil || wasmOf["host-floor"] == nil {
+			b.Skip("the TinyGo module or the floor is not built")
+		}
+		mod, _ := newModuleHandler(parent, wasmOf["httpwasm (TinyGo)"], cfg, dir)
+		floor, _ := newModuleHandler(parent, wasmOf["host-floor"], cfg, dir)
+		v, snap := syn.Native(b, cfg)
+		req := httptest.NewRequest("POST", "/events", nil)
+		w := &statusWriter{h: http.Header{}}
+		through := func(h http.Handler) func(i int) {
+			return func(i int) {
+				req.Header.Set("Authorization", bearer[i%n])
+				w.code = 0
+				clear(w.h)
+				h.ServeHTTP(w, req)
+				if w.code != 0 && w.code != 200 {
+					b.Fatalf("status %d", w.code)
+				}
+			}
+		}
+		for i := 0; i < 1000; i++ { // warm both instances
+			through(mod)(i)
+			through(floor)(i)
+		}
+		t := wasmtest.Paired(b, through(mod), through(floor), syn.NativeCheck(b, v, snap))
+		b.ReportMetric(t[0], "module-ns/op")
+		b.ReportMetric(t[1], "floor-ns/op")
+		b.ReportMetric(t[2], "native-ns/op")
+		b.ReportMetric(t[0]/t[2], "x-native")
+		b.ReportMetric(t[1]/t[2], "floor-x-native")
+	})
+}
+
+// newModuleHandler loads a guest in http-wasm-host-go on its own wazero runtime, with the state
+// directory mounted, and returns its handler in front of an empty upstream, and the size of one
+// instance's memory.
+func newModuleHandler(b *testing.B, wasm, cfg []byte, dir string) (http.Handler, func() float64) {
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	mc := wazero.NewModuleConfig().WithStartFunctions("_initialize").WithSysWalltime().WithSysNanotime().
+		WithFSConfig(wazero.NewFSConfig().WithReadOnlyDirMount(dir, dir))
+	mw, err := nethttp.NewMiddleware(ctx, wasm, handler.GuestConfig(cfg), handler.ModuleConfig(mc),
+		handler.Runtime(func(context.Context) (wazero.Runtime, error) { return rt, nil }))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { mw.Close(ctx) })
+	mem := func() float64 {
+		if mod := rt.Module("1"); mod != nil {
+			return float64(mod.Memory().Size())
+		}
+		return 0
+	}
+	return mw.NewHandler(ctx, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})), mem
 }
 
 // serve times b.N requests through h, each with the next key, on one reused request and a

@@ -54,6 +54,7 @@ func (c *requestClock) Now() time.Time { return c.now }
 
 type guest struct {
 	fields    *abi.Fields
+	keyHeader string // the key header's name, canonical; "" when keys come in the query only
 	idScratch [apikey.IDLen]byte
 	clock     requestClock
 	cfg       verifier.Config
@@ -75,6 +76,9 @@ func newGuest(doc []byte) (*guest, error) {
 	g := &guest{cfg: cfg, fields: abi.NewFields(), clock: requestClock{now: time.Now()}}
 	if g.v, err = verifier.New(cfg, verifier.WithClock(&g.clock)); err != nil {
 		return nil, err
+	}
+	if kh := g.v.KeyHeader(); kh != "" {
+		g.keyHeader = abi.Canonical(kh)
 	}
 	g.reload(g.clock.now)
 	return g, nil
@@ -146,8 +150,8 @@ func (g *guest) handle(req api.Request, resp api.Response) (next bool, reqCtx ui
 	f := g.fields
 	uri := f.URI()
 	hv := ""
-	if kh := g.v.KeyHeader(); kh != "" {
-		hv = f.Key(kh)
+	if g.keyHeader != "" {
+		hv = f.Key(g.keyHeader)
 	}
 	key, _ := g.v.ExtractKey(hv, uri)
 	r := verifier.Request{Method: f.Method(), Path: uri, Key: key, Attributes: f}
@@ -158,23 +162,38 @@ func (g *guest) handle(req api.Request, resp api.Response) (next bool, reqCtx ui
 	}
 	d := g.v.Check(&r, keys, fresh)
 	if !d.Allowed {
-		d.DenialHeaders(resp.Headers().Set)
+		d.DenialHeaders(abi.SetResponseHeader)
 		resp.SetStatusCode(uint32(d.Status))
-		resp.Body().WriteString(d.Body)
+		abi.WriteResponseBody(d.Body)
 		return false, 0
 	}
-	h := req.Headers()
 	if d.StripKey {
-		if kh := g.v.KeyHeader(); kh != "" {
-			h.Remove(kh)
+		if g.keyHeader != "" {
+			abi.RemoveRequestHeader(g.keyHeader)
 		}
 		if g.cfg.KeyQuery != "" {
 			req.SetURI(string(g.v.AppendStrippedTarget(nil, uri)))
 		}
 	}
 	// Set replaces whatever the client sent; the host copies each value before Set returns.
-	d.IdentityHeadersCopied(&g.idScratch, h.Set, h.Remove)
+	d.IdentityHeadersCopied(&g.idScratch, setIdentityHeader, removeIdentityHeader)
 	return true, 0
+}
+
+// The identity headers by their canonical names (abi.Canonical says why).
+func setIdentityHeader(name, value string) { abi.SetRequestHeader(canonicalIdentity(name), value) }
+func removeIdentityHeader(name string)     { abi.RemoveRequestHeader(canonicalIdentity(name)) }
+
+func canonicalIdentity(name string) string {
+	switch name {
+	case verifier.HeaderKeyID:
+		return "X-Keyplane-Key-Id"
+	case verifier.HeaderWorkspace:
+		return "X-Keyplane-Workspace"
+	case verifier.HeaderScopes:
+		return "X-Keyplane-Scopes"
+	}
+	return name
 }
 
 type errString string

@@ -24,6 +24,7 @@ import (
 	"github.com/keyplane/keyplane/sync/state"
 	"github.com/keyplane/keyplane/sync/trust"
 	"github.com/keyplane/keyplane/verifier"
+	"github.com/keyplane/keyplane/verifier/apikey"
 )
 
 func main() {}
@@ -46,6 +47,9 @@ type plugin struct {
 	rebase   bool
 	pending  []byte // a blob signed by a key not yet trusted, kept while its endorsement is fetched
 	full     bool   // whether pending is a full snapshot
+	// idScratch holds the key id while the proxy copies it into the request (one worker: one
+	// request at a time).
+	idScratch [apikey.IDLen]byte
 }
 
 func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
@@ -247,8 +251,9 @@ func (r *request) OnHttpRequestHeaders(int, bool) types.Action {
 	p := r.p
 	path := header(":path")
 	key, _ := p.v.ExtractKey(header(p.v.KeyHeader()), path)
-	req := verifier.Request{Method: header(":method"), Path: path, Host: header(":authority"),
-		Origin: header("origin"), Referer: header("referer"), ClientIP: clientIP(), Key: key}
+	// Host, Origin, Referer and the source address are read only for keys restricted by them:
+	// each read is a call into the proxy.
+	req := verifier.Request{Method: header(":method"), Path: path, Key: key, Attributes: proxyAttributes{}}
 	var keys verifier.Lookuper
 	var fresh verifier.Freshness
 	if p.cur != nil {
@@ -271,12 +276,13 @@ func (r *request) OnHttpRequestHeaders(int, bool) types.Action {
 			_ = proxywasm.ReplaceHttpRequestHeader(":path", string(p.v.AppendStrippedTarget(nil, path)))
 		}
 	}
-	// Replace overwrites whatever the client sent.
-	d.IdentityHeaders(
-		func(name, value string) { _ = proxywasm.ReplaceHttpRequestHeader(name, value) },
-		func(name string) { _ = proxywasm.RemoveHttpRequestHeader(name) })
+	// Replace overwrites whatever the client sent; the proxy copies each value before it returns.
+	d.IdentityHeadersCopied(&p.idScratch, replaceHeader, removeHeader)
 	return types.ActionContinue
 }
+
+func replaceHeader(name, value string) { _ = proxywasm.ReplaceHttpRequestHeader(name, value) }
+func removeHeader(name string)         { _ = proxywasm.RemoveHttpRequestHeader(name) }
 
 func header(name string) string {
 	if name == "" {
@@ -285,6 +291,14 @@ func header(name string) string {
 	v, _ := proxywasm.GetHttpRequestHeader(name)
 	return v
 }
+
+// proxyAttributes reads the attributes restricted keys need from the proxy, on demand.
+type proxyAttributes struct{}
+
+func (proxyAttributes) Host() string         { return header(":authority") }
+func (proxyAttributes) Origin() string       { return header("origin") }
+func (proxyAttributes) Referer() string      { return header("referer") }
+func (proxyAttributes) ClientIP() netip.Addr { return clientIP() }
 
 // clientIP reads Envoy's source.address property ("ip:port").
 func clientIP() netip.Addr {

@@ -68,7 +68,7 @@ func get(hs [][2]string, name string) string {
 
 // call sends one request through the filter and returns its status (200 when it went upstream)
 // and the headers the upstream (or the client) got.
-func (e *env) call(method, key string, from string) (int, [][2]string) {
+func (e *env) call(method, key string, from string, extra ...[2]string) (int, [][2]string) {
 	e.t.Helper()
 	if err := e.host.SetProperty([]string{"source", "address"}, []byte(from+":40000")); err != nil {
 		e.t.Fatal(err)
@@ -76,6 +76,13 @@ func (e *env) call(method, key string, from string) (int, [][2]string) {
 	id := e.host.InitializeHttpContext()
 	defer e.host.CompleteHttpContext(id)
 	hs := [][2]string{{":method", method}, {":path", "/events"}, {":authority", "api.example.com"}, {"x-keyplane-key-id", "key_SPOOFED"}}
+	for _, h := range extra {
+		if h[0] == ":authority" {
+			hs[2] = h
+		} else {
+			hs = append(hs, h)
+		}
+	}
 	if key != "" {
 		hs = append(hs, [2]string{"authorization", "Bearer " + key})
 	}
@@ -113,21 +120,28 @@ func testModule(t *testing.T, wasm []byte) {
 	e.serve() // the full snapshot the plugin asked for at start
 
 	writer, reader, office := cp.Keys["writer"], cp.Keys["reader"], cp.Keys["office"]
+	site := cp.Keys["site"].Key
 	for _, tc := range []struct {
 		name, method, key, from string
 		status                  int
+		extra                   [][2]string
 	}{
-		{"no key", "GET", "", "10.1.2.3", 401},
-		{"garbage", "GET", "kp_live_nope", "10.1.2.3", 401},
-		{"valid", "POST", writer.Key, "10.1.2.3", 200},
-		{"missing scope", "POST", reader.Key, "10.1.2.3", 403},
-		{"route without scopes", "GET", reader.Key, "10.1.2.3", 200},
-		{"inside the key's CIDR", "POST", office.Key, "10.9.9.9", 200},
-		{"outside the key's CIDR", "POST", office.Key, "192.168.1.1", 403},
+		{"no key", "GET", "", "10.1.2.3", 401, nil},
+		{"garbage", "GET", "kp_live_nope", "10.1.2.3", 401, nil},
+		{"valid", "POST", writer.Key, "10.1.2.3", 200, nil},
+		{"missing scope", "POST", reader.Key, "10.1.2.3", 403, nil},
+		{"route without scopes", "GET", reader.Key, "10.1.2.3", 200, nil},
+		{"inside the key's CIDR", "POST", office.Key, "10.9.9.9", 200, nil},
+		{"outside the key's CIDR", "POST", office.Key, "192.168.1.1", 403, nil},
+		{"the key's host, by Origin", "POST", site, "10.1.2.3", 200, [][2]string{{"origin", "https://app.example.com"}}},
+		{"another host, by Origin", "POST", site, "10.1.2.3", 403, [][2]string{{"origin", "https://evil.example"}}},
+		{"the key's host, by Referer", "POST", site, "10.1.2.3", 200, [][2]string{{"referer", "https://app.example.com/p"}}},
+		{"the key's host, by :authority", "POST", site, "10.1.2.3", 200, [][2]string{{":authority", "app.example.com"}}},
+		{"another host, by :authority", "POST", site, "10.1.2.3", 403, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e.t = t
-			if code, hs := e.call(tc.method, tc.key, tc.from); code != tc.status {
+			if code, hs := e.call(tc.method, tc.key, tc.from, tc.extra...); code != tc.status {
 				t.Fatalf("status %d, want %d (%v)", code, tc.status, hs)
 			}
 		})

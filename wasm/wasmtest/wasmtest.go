@@ -22,6 +22,7 @@ import (
 	"github.com/keyplane/keyplane/controlplane/store/sqlstore"
 	"github.com/keyplane/keyplane/sync/snapshot"
 	"github.com/keyplane/keyplane/sync/trust"
+	"github.com/keyplane/keyplane/verifier"
 	"github.com/keyplane/keyplane/verifier/apikey"
 )
 
@@ -154,6 +155,63 @@ func NewSynthetic(t testing.TB, n int) *Synthetic {
 	}
 	s.Trusted = trust.All(ring.Public())
 	return s
+}
+
+// Native returns the native verifier for the configuration document cfg and the opened snapshot,
+// for benchmarks that set a module beside it.
+func (s *Synthetic) Native(t testing.TB, cfg []byte) (*verifier.Verifier, *snapshot.Snapshot) {
+	t.Helper()
+	vcfg, err := verifier.ParseConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := verifier.New(vcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := snapshot.Open(s.Blob, s.Trusted, snapshot.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, snap
+}
+
+// Paired runs each fn in turn for rounds of 16 calls (fn(i) for consecutive i) while the
+// benchmark loops, and returns each one's time per call: the fns see the machine at the same
+// speed, which on a shared virtual machine drifts from second to second. Rounds are short so
+// that no module sits idle for long: http-wasm-host-go keeps instances in a sync.Pool, which
+// drops one that two garbage collections find idle, and a new instance loads the snapshot again.
+func Paired(b *testing.B, fns ...func(i int)) []float64 {
+	const round = 16
+	total := make([]time.Duration, len(fns))
+	i := 0
+	for b.Loop() {
+		for k, fn := range fns {
+			start := time.Now()
+			for j := 0; j < round; j++ {
+				fn(i + j)
+			}
+			total[k] += time.Since(start)
+		}
+		i += round
+	}
+	per := make([]float64, len(fns))
+	for k, d := range total {
+		per[k] = float64(d.Nanoseconds()) / float64(i)
+	}
+	return per
+}
+
+// NativeCheck returns a function that decides POST /events with key i%len(keys) by v against
+// snap, and fails b on a denial.
+func (s *Synthetic) NativeCheck(b *testing.B, v *verifier.Verifier, snap *snapshot.Snapshot) func(i int) {
+	req := verifier.Request{Method: "POST", Path: "/events", Host: "api.example.com"}
+	return func(i int) {
+		req.Key = s.Keys[i%len(s.Keys)]
+		if d := v.Check(&req, snap, verifier.Freshness{}); !d.Allowed {
+			b.Fatal(d.Reason)
+		}
+	}
 }
 
 // WriteStateDir lays the snapshot out as `keyplane sync --out` does, for the http-wasm guest.

@@ -73,7 +73,7 @@ func (f *Fields) Method() string { return f.method.read(fieldMethod) }
 
 // header returns the first value of the request header name, or "".
 func (f *Fields) header(b *field, name string) string {
-	np, nl := uint32(uintptr(unsafe.Pointer(unsafe.StringData(name)))), uint32(len(name))
+	np, nl := strPtr(name), uint32(len(name))
 	cl := getHeaderValues(headerKindRequest, np, nl, bufPtr(b.buf), uint32(len(b.buf)))
 	if cl>>32 == 0 { // no value
 		return ""
@@ -117,14 +117,63 @@ func (f *Fields) ClientIP() netip.Addr {
 	return a.Unmap()
 }
 
-const headerKindRequest = 0 // http-wasm's header_kind for request headers
+// http-wasm's header_kind and body_kind values.
+const (
+	headerKindRequest  = 0
+	headerKindResponse = 1
+	bodyKindResponse   = 1
+)
+
+// clockNs receives the clock: a package variable, as TinyGo moves a local whose address goes to
+// the host onto the heap.
+var clockNs uint64
 
 // WallClock reads the host's wall clock with one WASI call (time.Now makes two: a guest needs no
 // monotonic reading).
 func WallClock() time.Time {
-	var ns uint64
-	if clockTimeGet(0, 1, uint32(uintptr(unsafe.Pointer(&ns)))) != 0 {
+	if clockTimeGet(0, 1, uint32(uintptr(unsafe.Pointer(&clockNs)))) != 0 {
 		return time.Now()
 	}
-	return time.Unix(0, int64(ns))
+	return time.Unix(0, int64(clockNs))
+}
+
+// The writes, through the ABI too: the SDK's Set, Remove and WriteString pass their arguments to
+// runtime.KeepAlive, which boxes each string on the heap in TinyGo.
+
+// SetRequestHeader sets (replaces) a request header.
+func SetRequestHeader(name, value string) { setHeader(headerKindRequest, name, value) }
+
+// RemoveRequestHeader removes a request header.
+func RemoveRequestHeader(name string) {
+	removeHeader(headerKindRequest, strPtr(name), uint32(len(name)))
+}
+
+// SetResponseHeader sets (replaces) a response header.
+func SetResponseHeader(name, value string) { setHeader(headerKindResponse, name, value) }
+
+// WriteResponseBody writes s to the response body.
+func WriteResponseBody(s string) { writeBody(bodyKindResponse, strPtr(s), uint32(len(s))) }
+
+func setHeader(kind uint32, name, value string) {
+	setHeaderValue(kind, strPtr(name), uint32(len(name)), strPtr(value), uint32(len(value)))
+}
+
+func strPtr(s string) uint32 { return uint32(uintptr(unsafe.Pointer(unsafe.StringData(s)))) }
+
+// Canonical returns a header name in net/http's canonical form ("x-api-key" becomes "X-Api-Key").
+// Go hosts (http-wasm-host-go, Traefik) canonicalize every name a guest passes, and a name that
+// is canonical already costs them no allocation, so a guest canonicalizes its names once.
+func Canonical(name string) string {
+	b := []byte(name)
+	upper := true
+	for i, c := range b {
+		switch {
+		case upper && 'a' <= c && c <= 'z':
+			b[i] = c - ('a' - 'A')
+		case !upper && 'A' <= c && c <= 'Z':
+			b[i] = c + ('a' - 'A')
+		}
+		upper = c == '-'
+	}
+	return string(b)
 }

@@ -16,5 +16,14 @@ func getSourceAddr(ptr, limit uint32) uint32
 //go:wasmimport http_handler get_header_values
 func getHeaderValues(kind, namePtr, nameLen, bufPtr, bufLimit uint32) uint64
 
+//go:wasmimport http_handler set_header_value
+func setHeaderValue(kind, namePtr, nameLen, valuePtr, valueLen uint32)
+
+//go:wasmimport http_handler remove_header
+func removeHeader(kind, namePtr, nameLen uint32)
+
+//go:wasmimport http_handler write_body
+func writeBody(kind, ptr, size uint32)
+
 //go:wasmimport wasi_snapshot_preview1 clock_time_get
 func clockTimeGet(id uint32, precision uint64, resultPtr uint32) uint32
