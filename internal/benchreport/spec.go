@@ -30,9 +30,9 @@ func runs(quick bool) []run {
 	rs = append(rs, snap, verify,
 		run{pkg: "./internal/baseline", pattern: ".", benchtime: "20x", count: min(count, 3), prefix: "baseline/"},
 		run{pkg: "./wasm/verifyprobe", pattern: "InGuest", benchtime: "200x", count: min(count, 3), prefix: "probe/"},
-		run{pkg: "./wasm/httpwasm", pattern: "Module/[^p]", benchtime: "5000x", count: min(count, 3), prefix: "httpwasm/"},
+		run{pkg: "./wasm/httpwasm", pattern: "Module/(native|httpwasm|host)", benchtime: "5000x", count: min(count, 3), prefix: "httpwasm/"},
 		run{pkg: "./wasm/httpwasm", pattern: "Module/paired", benchtime: "1000x", count: min(count, 3), prefix: "httpwasm/"},
-		run{pkg: "./wasm/proxywasm", pattern: "Module/[^p]", benchtime: "2000x", count: min(count, 3), prefix: "proxywasm/"},
+		run{pkg: "./wasm/proxywasm", pattern: "Module/(native|proxywasm|host)", benchtime: "2000x", count: min(count, 3), prefix: "proxywasm/"},
 		run{pkg: "./wasm/proxywasm", pattern: "Module/paired", benchtime: "150x", count: min(count, 3), prefix: "proxywasm/"},
 	)
 	return rs
