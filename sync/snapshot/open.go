@@ -38,7 +38,8 @@ func OpenDelta(blob []byte, trusted Trusted, lim Limits) (*Delta, error) {
 		return nil, err
 	}
 	p.hdr.KeyID = keyID
-	return &Delta{blob: blob, hdr: p.hdr, digest: sha256.Sum256(blob), policies: p.policies, t: p.t, casc: p.casc}, nil
+	return &Delta{blob: blob, hdr: p.hdr, digest: sha256.Sum256(blob), policies: p.policies, t: p.t, casc: p.casc,
+		upserted: newUpserted(&p.t)}, nil
 }
 
 // verifyFrame performs the checks up to and including the signature and

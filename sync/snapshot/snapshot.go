@@ -201,6 +201,7 @@ type Delta struct {
 	policies []Policy
 	t        table
 	casc     cascade
+	upserted upserted // in memory only: a filter in front of t
 }
 
 // Header returns the signed header; BaseVersion and BaseDigest name the base.
@@ -286,10 +287,12 @@ func (v *View) Header() Header { return v.delta.hdr }
 // Lookup finds *hash among the delta's upserts first, then in the base unless
 // the delta revokes it. It allocates nothing.
 func (v *View) Lookup(hash *[32]byte) (Entry, bool) {
-	if i, ok := v.delta.t.find(hash); ok {
-		e := v.delta.t.entry(i, v.delta.policies)
-		e.FromDelta = true
-		return e, true
+	if v.delta.upserted.mayHold(hash) { // most keys are not upserted: skip the delta's table
+		if i, ok := v.delta.t.find(hash); ok {
+			e := v.delta.t.entry(i, v.delta.policies)
+			e.FromDelta = true
+			return e, true
+		}
 	}
 	i, ok := v.base.t.find(hash)
 	if !ok {
