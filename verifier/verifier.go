@@ -141,7 +141,9 @@ func (d *Decision) IdentityHeaders(set func(name, value string), del func(name s
 
 // IdentityHeadersCopied is IdentityHeaders for a set that copies each value before it returns,
 // such as a call into the proxy from a wasm module. It passes the key id as a view of scratch
-// rather than as a new string, so that it allocates nothing.
+// rather than as a new string, so that it allocates nothing. A set that keeps the string (a Go
+// map, or the proxy-wasm SDK's emulator running a filter natively) would see it change when
+// scratch is reused: use IdentityHeaders there.
 func (d *Decision) IdentityHeadersCopied(scratch *[apikey.IDLen]byte, set func(name, value string), del func(name string)) {
 	id := ""
 	if d.hasKeyID {

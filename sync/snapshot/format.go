@@ -5,7 +5,7 @@ import "crypto/ed25519"
 // Wire constants; docs/snapshot-format.md is the normative description.
 const (
 	magic         = "KPSN"
-	formatVersion = 1
+	formatVersion = 2
 
 	kindFull  = 1
 	kindDelta = 2

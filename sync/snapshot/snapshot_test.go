@@ -327,7 +327,8 @@ func TestOpenErrors(t *testing.T) {
 		{"exactly at the cap", full, trusted, Limits{MaxBytes: len(full)}, false, nil},
 		{"empty", nil, trusted, Limits{}, false, ErrMalformed},
 		{"bad magic", set(full, 0, 'X'), trusted, Limits{}, false, ErrMalformed},
-		{"format version 2", set(full, 4, 2, 0), trusted, Limits{}, false, ErrUnsupportedFormat},
+		{"format version 1 (cascade bits by modulo)", set(full, 4, 1, 0), trusted, Limits{}, false, ErrUnsupportedFormat},
+		{"format version 3", set(full, 4, 3, 0), trusted, Limits{}, false, ErrUnsupportedFormat},
 		{"unknown kind", set(full, 6, 9), trusted, Limits{}, false, ErrMalformed},
 		{"delta given to Open", delta, trusted, Limits{}, false, ErrWrongKind},
 		{"full given to OpenDelta", full, trusted, Limits{}, true, ErrWrongKind},
@@ -801,7 +802,7 @@ func TestGoldenExample(t *testing.T) {
 	k2 := Key{Hash: sha256.Sum256([]byte("kp_test_example2")), Policy: testPolicies[1], ExpiresAt: 1767225600}
 	h := Header{Workspace: "ws_demo", Version: 1, IssuedAt: 1750000000, ExpiresAt: 1750086400}
 	blob := mustBuild(t, h, []Key{k1, k2}, signer)
-	const want = "f7b098e771156fbcd35f8138a43505ec2f283bf65c73ec59c2afc130238fdee1"
+	const want = "ae1188db3057c106e4992305c9758bb28edc1f966bf3fee95410903eb3db6eed"
 	if got := sha256.Sum256(blob); hex.EncodeToString(got[:]) != want || len(blob) != 769 {
 		t.Fatalf("example blob changed: %d bytes, digest %x", len(blob), got)
 	}

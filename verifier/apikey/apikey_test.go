@@ -200,7 +200,7 @@ func TestCheckAgreesWithReference(t *testing.T) {
 	}
 	// Every byte value at positions in the body's first and last word, its odd last byte, and the
 	// separators: the word-at-a-time range check must agree with the byte-wise one at each edge.
-	for _, pos := range []int{0, 1, 2, 3, 7, 8, 29, 56, len(good) - 7, len(good) - 1} {
+	for _, pos := range []int{0, 1, 2, 3, 7, 8, 15, 16, 23, 29, 55, 56, len(good) - 7, len(good) - 1} {
 		for c := 0; c < 256; c++ {
 			b := []byte(good)
 			b[pos] = byte(c)

@@ -101,7 +101,7 @@ func load(dir string) error {
 	if len(keys) < 2 {
 		return errString("keys.txt needs two keys or more")
 	}
-	// The second line is a key that is not in the snapshot.
+	// The last line is a key that is not in the snapshot.
 	unknown := keys[len(keys)-1]
 	keys = keys[:len(keys)-1]
 	bad := []byte(keys[0]) // another base62 character last: the checksum no longer matches
