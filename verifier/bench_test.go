@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyplane/keyplane/internal/turns"
 	"github.com/keyplane/keyplane/sync/snapshot"
 	"github.com/keyplane/keyplane/verifier/apikey"
 )
@@ -142,31 +143,17 @@ func BenchmarkVerify(b *testing.B) {
 					sha(i)
 				}
 			})
-			// paired: the two above in alternating rounds of 1024 calls within one run, so that
-			// the machine's speed, which drifts from second to second on a shared virtual machine,
-			// is the same for both sides of the ratio.
+			// paired: the two above in turns of 1024 calls (package turns), so that the ratio
+			// compares them at the same machine speed.
 			b.Run("paired", func(b *testing.B) {
-				const round = 1024
-				var tv, ts time.Duration
-				n := 0
-				for b.Loop() {
-					t0 := time.Now()
-					for j := 0; j < round; j++ {
-						if d := check(n + j); !d.Allowed {
-							b.Fatal(d.Reason)
-						}
+				t := turns.Run(b, 1024, func(i int) {
+					if d := check(i); !d.Allowed {
+						b.Fatal(d.Reason)
 					}
-					t1 := time.Now()
-					for j := 0; j < round; j++ {
-						sha(n + j)
-					}
-					ts += time.Since(t1)
-					tv += t1.Sub(t0)
-					n += round
-				}
-				b.ReportMetric(float64(tv.Nanoseconds())/float64(n), "verify-ns/op")
-				b.ReportMetric(float64(ts.Nanoseconds())/float64(n), "sha256-ns/op")
-				b.ReportMetric(float64(tv)/float64(ts), "x-sha256")
+				}, sha)
+				b.ReportMetric(t[0], "verify-ns/op")
+				b.ReportMetric(t[1], "sha256-ns/op")
+				b.ReportMetric(t[0]/t[1], "x-sha256")
 			})
 		})
 	}

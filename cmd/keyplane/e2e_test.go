@@ -10,27 +10,21 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/keyplane/keyplane/controlplane/apiv1"
 	"github.com/keyplane/keyplane/controlplane/client"
+	"github.com/keyplane/keyplane/wasm/wasmtest"
 )
 
 // TestEndToEnd runs the product as a user would: `keyplane serve` (embedded SQLite) and
 // `keyplane edge` (the TinyGo http-wasm module) as processes on 127.0.0.1, in front of a test
 // upstream.
 func TestEndToEnd(t *testing.T) {
-	_, file, _, _ := runtime.Caller(0)
-	module := filepath.Join(filepath.Dir(file), "..", "..", "build", "wasm", "httpwasm.wasm")
-	if _, err := os.Stat(module); err != nil {
-		if os.Getenv("KEYPLANE_REQUIRE_WASM") != "" {
-			t.Fatalf("%v (make wasm builds it)", err)
-		}
-		t.Skipf("no wasm module: %v", err)
-	}
+	wasmtest.Read(t, "httpwasm.wasm") // skips, or fails under make test, when it is not built
+	module := filepath.Join(wasmtest.Dir(), "httpwasm.wasm")
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "keyplane")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	nethttp "github.com/http-wasm/http-wasm-host-go/handler/nethttp"
 	"github.com/tetratelabs/wazero"
 
+	"github.com/keyplane/keyplane/internal/turns"
 	"github.com/keyplane/keyplane/sync/snapshot"
 	"github.com/keyplane/keyplane/verifier"
 	"github.com/keyplane/keyplane/verifier/middleware"
@@ -42,9 +41,7 @@ func BenchmarkModule(b *testing.B) {
 		serve(b, h, bearer)
 	})
 	modules := wasmtest.Modules(b, "httpwasm")
-	if floor, err := os.ReadFile(filepath.Join(wasmtest.Dir(), "httpwasm-floor.wasm")); err == nil {
-		modules = append(modules, wasmtest.Module{Name: "host-floor", Bytes: floor})
-	}
+	modules = append(modules, wasmtest.Module{Name: "host-floor", Bytes: wasmtest.Read(b, "httpwasm-floor.wasm")})
 	wasmOf := map[string][]byte{}
 	for _, m := range modules {
 		wasmOf[m.Name] = m.Bytes
@@ -67,7 +64,7 @@ func BenchmarkModule(b *testing.B) {
 		})
 	}
 	// paired: the TinyGo module, the host floor and the native verifier alone (the same keys and
-	// configuration, the request's fields given directly) in turns (wasmtest.Paired).
+	// configuration, the request's fields given directly) in turns (package turns).
 	b.Run("paired/keys=100K", func(b *testing.B) {
 		if wasmOf["httpwasm (TinyGo)"] == nil || wasmOf["host-floor"] == nil {
 			b.Skip("the TinyGo module or the floor is not built")
@@ -92,7 +89,7 @@ func BenchmarkModule(b *testing.B) {
 			through(mod)(i)
 			through(floor)(i)
 		}
-		t := wasmtest.Paired(b, through(mod), through(floor), syn.NativeCheck(b, v, snap))
+		t := turns.Run(b, wasmtest.PairedRound, through(mod), through(floor), syn.NativeCheck(b, v, snap))
 		b.ReportMetric(t[0], "module-ns/op")
 		b.ReportMetric(t[1], "floor-ns/op")
 		b.ReportMetric(t[2], "native-ns/op")

@@ -5,12 +5,12 @@ import (
 	"io"
 	"log"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/keyplane/keyplane/internal/turns"
 	"github.com/keyplane/keyplane/wasm/wasmtest"
 )
 
@@ -59,9 +59,7 @@ func BenchmarkModule(b *testing.B) {
 	// which the wasm rows include too.
 	b.Run("native-in-emulator/keys=100K", func(b *testing.B) { run(b, &vm{}) })
 	modules := wasmtest.Modules(b, "proxywasm")
-	if floor, err := os.ReadFile(filepath.Join(wasmtest.Dir(), "proxywasm-floor.wasm")); err == nil {
-		modules = append(modules, wasmtest.Module{Name: "host-floor", Bytes: floor})
-	}
+	modules = append(modules, wasmtest.Module{Name: "host-floor", Bytes: wasmtest.Read(b, "proxywasm-floor.wasm")})
 	vms := map[string]types.VMContext{}
 	for _, m := range modules {
 		wvm, err := proxytest.NewWasmVMContext(m.Bytes)
@@ -73,7 +71,7 @@ func BenchmarkModule(b *testing.B) {
 		b.Run(fmt.Sprintf("%s/keys=100K", m.Name), func(b *testing.B) { run(b, wvm) })
 	}
 	// paired: the TinyGo module and the native verifier alone (same keys and routes) in turns
-	// (wasmtest.Paired), so that both see the machine at the same speed. (The emulator
+	// (package turns), so that both see the machine at the same speed. (The emulator
 	// holds a global lock while it runs, so the floor cannot take turns with the module: it has
 	// its own row above.)
 	b.Run("paired/keys=100K", func(b *testing.B) {
@@ -84,7 +82,7 @@ func BenchmarkModule(b *testing.B) {
 		mod, resetMod := start(b, modVM)
 		defer resetMod()
 		v, snap := syn.Native(b, []byte(`{"routes":[{"method":"POST","path":"/events","scopes":["events:write"]}]}`))
-		t := wasmtest.Paired(b, mod, syn.NativeCheck(b, v, snap))
+		t := turns.Run(b, wasmtest.PairedRound, mod, syn.NativeCheck(b, v, snap))
 		b.ReportMetric(t[0], "module-ns/op")
 		b.ReportMetric(t[1], "native-ns/op")
 		b.ReportMetric(t[0]/t[1], "x-native")

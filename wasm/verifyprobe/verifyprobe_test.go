@@ -13,6 +13,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
+	"github.com/keyplane/keyplane/internal/turns"
 	"github.com/keyplane/keyplane/sync/snapshot"
 	"github.com/keyplane/keyplane/sync/state"
 	"github.com/keyplane/keyplane/verifier"
@@ -31,13 +32,7 @@ type probe struct {
 
 func startProbe(t testing.TB, n int) *probe {
 	t.Helper()
-	bin, err := os.ReadFile(filepath.Join(wasmtest.Dir(), "verifyprobe.wasm"))
-	if err != nil {
-		if os.Getenv("KEYPLANE_REQUIRE_WASM") != "" {
-			t.Fatalf("verifyprobe.wasm: %v (make wasm builds it)", err)
-		}
-		t.Skipf("verifyprobe.wasm not built: run make wasm (%v)", err)
-	}
+	bin := wasmtest.Read(t, "verifyprobe.wasm")
 	p := &probe{syn: wasmtest.NewSynthetic(t, n)}
 	dir := t.TempDir()
 	p.syn.WriteStateDir(t, dir)
@@ -102,7 +97,7 @@ func TestNoAllocationPerRequest(t *testing.T) {
 
 // BenchmarkInGuest measures one decision inside the TinyGo module (the verifier alone, no host
 // calls: an edge adds those) beside the same decision by the native verifier on the same state
-// and keys, in alternating rounds of 256 so that both see the machine at the same speed. 100K keys.
+// and keys, in turns (package turns) so that both see the machine at the same speed. 100K keys.
 func BenchmarkInGuest(b *testing.B) {
 	p := startProbe(b, 100_000)
 	cfg, err := verifier.ParseConfig([]byte(Config))
@@ -124,18 +119,15 @@ func BenchmarkInGuest(b *testing.B) {
 	}
 	for _, kind := range []int{KindAllowed, KindUnknown} {
 		b.Run(kindNames[kind]+"/keys=100K", func(b *testing.B) {
-			const round = 256
+			const batch = 256 // decisions per call into the guest
 			req := verifier.Request{Method: "POST", Path: "/events", Host: "api.example.com"}
 			if kind == KindUnknown {
 				req.Key, _ = apikey.Generate("kp", "live", rand.Reader)
 			}
 			keys, fresh := cur.Keys(), verifier.Freshness{ExpiresAt: cur.ExpiresAt()}
-			var guest, native time.Duration
-			n, next := 0, 0
-			for b.Loop() {
-				guest += p.decide(b, kind, round)
-				start := time.Now()
-				for i := 0; i < round; i++ {
+			next := 0
+			t := turns.Run(b, 1, func(int) { p.decide(b, kind, batch) }, func(int) {
+				for i := 0; i < batch; i++ {
 					if kind == KindAllowed {
 						next = (next + 1) % len(p.presented)
 						req.Key = p.presented[next]
@@ -144,12 +136,10 @@ func BenchmarkInGuest(b *testing.B) {
 						b.Fatal(d.Reason)
 					}
 				}
-				native += time.Since(start)
-				n += round
-			}
-			b.ReportMetric(float64(guest.Nanoseconds())/float64(n), "guest-ns/op")
-			b.ReportMetric(float64(native.Nanoseconds())/float64(n), "native-ns/op")
-			b.ReportMetric(float64(guest)/float64(native), "x-native")
+			})
+			b.ReportMetric(t[0]/batch, "guest-ns/op")
+			b.ReportMetric(t[1]/batch, "native-ns/op")
+			b.ReportMetric(t[0]/t[1], "x-native")
 		})
 	}
 }

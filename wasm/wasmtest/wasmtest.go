@@ -33,22 +33,23 @@ type Module struct {
 }
 
 // Modules returns the builds of module m (proxywasm or httpwasm) that `make wasm` writes to
-// build/wasm: TinyGo's and mainline Go's. Missing builds skip the test, or fail it when
-// KEYPLANE_REQUIRE_WASM is set, as `make test` does after building them.
+// build/wasm: TinyGo's and mainline Go's (see Read for a missing one).
 func Modules(t testing.TB, m string) []Module {
-	dir := Dir()
-	var out []Module
-	for _, b := range []struct{ file, name string }{{m + ".wasm", m + " (TinyGo)"}, {m + "-go.wasm", m + " (Go)"}} {
-		data, err := os.ReadFile(filepath.Join(dir, b.file))
-		if err != nil {
-			if os.Getenv("KEYPLANE_REQUIRE_WASM") != "" {
-				t.Fatalf("%s: %v (make wasm builds it)", b.file, err)
-			}
-			t.Skipf("%s not built: run make wasm (%v)", b.file, err)
+	return []Module{{Name: m + " (TinyGo)", Bytes: Read(t, m+".wasm")}, {Name: m + " (Go)", Bytes: Read(t, m+"-go.wasm")}}
+}
+
+// Read returns the file that `make wasm` writes to build/wasm. A missing file skips the test, or
+// fails it when KEYPLANE_REQUIRE_WASM is set, as `make test` and `make bench` do after building.
+func Read(t testing.TB, file string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(Dir(), file))
+	if err != nil {
+		if os.Getenv("KEYPLANE_REQUIRE_WASM") != "" {
+			t.Fatalf("%s: %v (make wasm builds it)", file, err)
 		}
-		out = append(out, Module{Name: b.name, Bytes: data})
+		t.Skipf("%s not built: run make wasm (%v)", file, err)
 	}
-	return out
+	return data
 }
 
 // Dir is build/wasm, where `make wasm` writes the modules.
@@ -176,31 +177,10 @@ func (s *Synthetic) Native(t testing.TB, cfg []byte) (*verifier.Verifier, *snaps
 	return v, snap
 }
 
-// Paired runs each fn in turn for rounds of 16 calls (fn(i) for consecutive i) while the
-// benchmark loops, and returns each one's time per call: the fns see the machine at the same
-// speed, which on a shared virtual machine drifts from second to second. Rounds are short so
-// that no module sits idle for long: http-wasm-host-go keeps instances in a sync.Pool, which
-// drops one that two garbage collections find idle, and a new instance loads the snapshot again.
-func Paired(b *testing.B, fns ...func(i int)) []float64 {
-	const round = 16
-	total := make([]time.Duration, len(fns))
-	i := 0
-	for b.Loop() {
-		for k, fn := range fns {
-			start := time.Now()
-			for j := 0; j < round; j++ {
-				fn(i + j)
-			}
-			total[k] += time.Since(start)
-		}
-		i += round
-	}
-	per := make([]float64, len(fns))
-	for k, d := range total {
-		per[k] = float64(d.Nanoseconds()) / float64(i)
-	}
-	return per
-}
+// PairedRound is the round of the wasm benchmarks' turns (package turns): short, so that no module
+// sits idle for long, as http-wasm-host-go keeps instances in a sync.Pool, which drops one that two
+// garbage collections find idle, and a new instance loads the snapshot again.
+const PairedRound = 16
 
 // NativeCheck returns a function that decides POST /events with key i%len(keys) by v against
 // snap, and fails b on a denial.
