@@ -42,6 +42,15 @@ func (s *State) Keys() Keys {
 	return s.Base
 }
 
+// Check returns what a verifier checks a request against: the state's keys and when they stop
+// being fresh (unix seconds), or (nil, 0) for a nil state, which is no state yet.
+func (s *State) Check() (Keys, int64) {
+	if s == nil {
+		return nil, 0
+	}
+	return s.Keys(), s.ExpiresAt()
+}
+
 // Lookup finds a key by the SHA-256 of the full key.
 func (s *State) Lookup(h *[32]byte) (snapshot.Entry, bool) {
 	if s.view != nil {

@@ -109,6 +109,12 @@ func TestStateThroughDelta(t *testing.T) {
 	if _, ok := s.Keys().Lookup(&bob); ok {
 		t.Fatal("bob was revoked by the delta")
 	}
+	if keys, exp := s.Check(); keys != s.Keys() || exp != 2000 {
+		t.Fatalf("Check: %v %d", keys, exp)
+	}
+	if keys, exp := (*State)(nil).Check(); keys != nil || exp != 0 {
+		t.Fatalf("Check of no state: %v %d", keys, exp)
+	}
 	if s.Version() != 7 || s.ExpiresAt() != 2000 || s.Workspace() != "ws" {
 		t.Fatalf("version %d expires %d workspace %s", s.Version(), s.ExpiresAt(), s.Workspace())
 	}

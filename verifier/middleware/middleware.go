@@ -80,11 +80,8 @@ type AgentSource struct{ A *agent.Agent }
 
 // Current returns the agent's verified state and its freshness.
 func (s AgentSource) Current() (verifier.Lookuper, verifier.Freshness) {
-	st := s.A.Current()
-	if st == nil {
-		return nil, verifier.Freshness{}
-	}
-	return st.Keys(), verifier.Freshness{ExpiresAt: st.ExpiresAt()}
+	keys, exp := s.A.Current().Check()
+	return keys, verifier.Freshness{ExpiresAt: exp}
 }
 
 // Handler protects next.

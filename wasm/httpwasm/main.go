@@ -155,12 +155,8 @@ func (g *guest) handle(req api.Request, resp api.Response) (next bool, reqCtx ui
 	}
 	key, _ := g.v.ExtractKey(hv, uri)
 	r := verifier.Request{Method: f.Method(), Path: uri, Key: key, Attributes: f}
-	var keys verifier.Lookuper
-	var fresh verifier.Freshness
-	if g.cur != nil {
-		keys, fresh = g.cur.Keys(), verifier.Freshness{ExpiresAt: g.cur.ExpiresAt()}
-	}
-	d := g.v.Check(&r, keys, fresh)
+	keys, exp := g.cur.Check()
+	d := g.v.Check(&r, keys, verifier.Freshness{ExpiresAt: exp})
 	if !d.Allowed {
 		d.DenialHeaders(abi.SetResponseHeader)
 		resp.SetStatusCode(uint32(d.Status))

@@ -254,12 +254,8 @@ func (r *request) OnHttpRequestHeaders(int, bool) types.Action {
 	// Host, Origin, Referer and the source address are read only for keys restricted by them:
 	// each read is a call into the proxy.
 	req := verifier.Request{Method: header(":method"), Path: path, Key: key, Attributes: proxyAttributes{}}
-	var keys verifier.Lookuper
-	var fresh verifier.Freshness
-	if p.cur != nil {
-		keys, fresh = p.cur.Keys(), verifier.Freshness{ExpiresAt: p.cur.ExpiresAt()}
-	}
-	d := p.v.Check(&req, keys, fresh)
+	keys, exp := p.cur.Check()
+	d := p.v.Check(&req, keys, verifier.Freshness{ExpiresAt: exp})
 	if !d.Allowed {
 		var hs [][2]string
 		d.DenialHeaders(func(name, value string) { hs = append(hs, [2]string{name, value}) })
