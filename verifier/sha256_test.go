@@ -33,3 +33,19 @@ func FuzzSum256(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkSum256 sets the portable SHA-256 (TinyGo's key hash) beside crypto/sha256 for a
+// 57-byte key.
+func BenchmarkSum256(b *testing.B) {
+	key := []byte("kp_live_4f9QxZ1b2c3d4e5f6g7h8i9j0kLmNoPqRsTuVwXyZ01234567")
+	b.Run("portable", func(b *testing.B) {
+		for b.Loop() {
+			sinkHash = sum256(key)
+		}
+	})
+	b.Run("crypto", func(b *testing.B) {
+		for b.Loop() {
+			sinkHash = sha256.Sum256(key)
+		}
+	})
+}

@@ -64,7 +64,7 @@ func Parse(s string) (Key, error) {
 // Every well-formed key ends in "_<env>_" and 49 base62 characters, so the parts are found from
 // the end without scanning for '_'; the 49 characters are checked eight at a time as one 64-bit
 // word (random characters mispredict every branch of a per-byte switch); and the CRC32 is computed
-// by slicing-by-8. About 60 ns a key on the benchmark machine, against 500 for a plain decoder.
+// by slicing-by-8 (BenchmarkCheck: 119-128 ns a key on the benchmark machine, 2026-11-23).
 func Check(s string, buf *[MaxLen]byte) (int, error) {
 	const tail = 1 + 4 + 1 + SecretLen + ChecksumLen // "_live_" and the body
 	if len(s) > MaxLen || len(s) < 2+tail {
