@@ -22,21 +22,22 @@ func (r *rec) extras() bool { return r.nb != 0 || r.exp != 0 || r.dis }
 type encTable struct {
 	policies [][]byte // canonical policy encodings, ascending
 	recs     []rec    // sorted by lookup hash; pol = final policy index
-	dir      []uint32 // 2^bits + 1 start offsets
-	bits     uint
+	slot     []uint32 // slot of each rec
+	home     uint64   // home slots
+	slots    int      // slots written: max(home, last slot + 1)
 	w        int
 	e        int // keys with extras
 	polBytes int
 }
 
-// prepareTable canonicalises policies, sorts the keys into buckets and checks
-// for duplicate lookup hashes. It does not modify keys.
+// prepareTable canonicalises policies, sorts the keys, places them in slots and
+// checks for duplicate lookup hashes. It does not modify keys.
 func prepareTable(keys []Key) (*encTable, error) {
 	if uint64(len(keys)) >= 1<<32-1 {
 		return nil, invalid("too many keys")
 	}
 	n := len(keys)
-	t := &encTable{bits: bucketBitsFor(n)}
+	t := &encTable{home: homeSlotsFor(n)}
 
 	// Deduplicate policies by canonical encoding. Temporary indexes are in
 	// order of first appearance; they are remapped below to the order of the
@@ -61,6 +62,9 @@ func prepareTable(keys []Key) (*encTable, error) {
 			seen[string(c)] = idx
 		}
 		hi, lo := binary.BigEndian.Uint64(k.Hash[0:8]), binary.BigEndian.Uint64(k.Hash[8:16])
+		if hi == emptyHi {
+			return nil, invalid("a key's SHA-256 starts with eight 0xff bytes, the empty slot's mark")
+		}
 		recs[i] = rec{hi: hi, lo: lo, nb: k.NotBefore, exp: k.ExpiresAt, dis: k.Disabled, pol: idx}
 	}
 	order := make([]uint32, len(encs))
@@ -77,18 +81,17 @@ func prepareTable(keys []Key) (*encTable, error) {
 	}
 	t.w = refWidthFor(len(encs))
 
-	// Counting sort by bucket, then sort each (tiny) bucket.
-	nb := 1 << t.bits
-	shift := 63 - t.bits
-	dir := make([]uint32, nb+1)
+	// Counting sort by home slot (home slots do not decrease as hashes grow), then sort each
+	// (tiny) group; then each key takes its home slot or the one after its predecessor's.
+	start := make([]uint32, t.home+1)
 	for i := range recs {
-		dir[bucketOf(recs[i].hi, shift)+1]++
+		start[homeSlot(recs[i].hi, t.home)+1]++
 	}
-	for i := 1; i <= nb; i++ {
-		dir[i] += dir[i-1]
+	for i := uint64(1); i <= t.home; i++ {
+		start[i] += start[i-1]
 	}
-	pos := make([]uint32, nb)
-	copy(pos, dir[:nb])
+	pos := make([]uint32, t.home)
+	copy(pos, start[:t.home])
 	sorted := make([]rec, n)
 	for i := range recs {
 		r := recs[i]
@@ -96,13 +99,13 @@ func prepareTable(keys []Key) (*encTable, error) {
 		if r.extras() {
 			t.e++
 		}
-		bk := bucketOf(r.hi, shift)
-		sorted[pos[bk]] = r
-		pos[bk]++
+		h := homeSlot(r.hi, t.home)
+		sorted[pos[h]] = r
+		pos[h]++
 	}
-	for b := 0; b < nb; b++ {
-		s := sorted[dir[b]:dir[b+1]]
-		// insertion sort: buckets hold about 1-2 keys
+	for h := uint64(0); h < t.home; h++ {
+		s := sorted[start[h]:start[h+1]]
+		// insertion sort: a home slot has about one key
 		for i := 1; i < len(s); i++ {
 			for j := i; j > 0 && less(&s[j], &s[j-1]); j-- {
 				s[j], s[j-1] = s[j-1], s[j]
@@ -115,7 +118,17 @@ func prepareTable(keys []Key) (*encTable, error) {
 		}
 	}
 	t.recs = sorted
-	t.dir = dir
+	t.slot = make([]uint32, n)
+	next := uint64(0)
+	for i := range sorted {
+		sl := max(homeSlot(sorted[i].hi, t.home), next)
+		t.slot[i] = uint32(sl)
+		next = sl + 1
+	}
+	t.slots = int(max(t.home, next))
+	if uint64(t.slots)*uint64(hashSize+t.w) > maxBlobLen {
+		return nil, invalid("too many keys")
+	}
 	return t, nil
 }
 
@@ -194,12 +207,11 @@ func appendPolicy(buf []byte, p *Policy, scratch []string) ([]byte, []string, er
 // sectionSizes returns the byte length of the eight key-table sections
 // (HEAD..XFLG) for t and workspace ws.
 func (t *encTable) sectionSizes(ws string) []uint64 {
-	n, e := uint64(len(t.recs)), uint64(t.e)
+	e := uint64(t.e)
 	return []uint64{
 		secHEAD: headFixed + uint64(len(ws)),
 		secPOLI: uint64(t.polBytes),
-		secBDIR: 4 * (uint64(1)<<t.bits + 1),
-		secKEYS: (hashSize + uint64(t.w)) * n,
+		secKEYS: (hashSize + uint64(t.w)) * uint64(t.slots),
 		secXIDX: 4 * e,
 		secXVAL: xvalSize * e,
 		secXFLG: e,
@@ -219,10 +231,10 @@ func (t *encTable) writeTable(out []byte, off []uint64, h *Header) {
 	le.PutUint32(p[64:], uint32(len(t.recs)))
 	le.PutUint32(p[68:], uint32(len(t.policies)))
 	le.PutUint32(p[72:], uint32(t.e))
-	p[76] = byte(t.bits)
-	p[77] = byte(t.w)
-	le.PutUint16(p[78:], uint16(len(h.Workspace)))
-	copy(p[80:], h.Workspace)
+	le.PutUint32(p[76:], uint32(t.home))
+	p[80] = byte(t.w)
+	le.PutUint16(p[82:], uint16(len(h.Workspace)))
+	copy(p[headFixed:], h.Workspace)
 
 	// POLI
 	p = out[off[secPOLI]:]
@@ -230,27 +242,28 @@ func (t *encTable) writeTable(out []byte, off []uint64, h *Header) {
 		p = p[copy(p, enc):]
 	}
 
-	// BDIR
-	p = out[off[secBDIR]:]
-	for i, v := range t.dir {
-		le.PutUint32(p[i*4:], v)
-	}
-
+	// KEYS: every slot empty, then the keys in theirs.
 	ks := out[off[secKEYS]:]
 	st := hashSize + t.w
+	for i := 0; i < t.slots; i++ {
+		for j := i * st; j < i*st+hashSize; j++ {
+			ks[j] = 0xff
+		}
+	}
 	xidx := out[off[secXIDX]:]
 	xval := out[off[secXVAL]:]
 	xflg := out[off[secXFLG]:]
 	j := 0
 	for i := range t.recs {
 		r := &t.recs[i]
-		rec := ks[i*st : i*st+st]
+		sl := int(t.slot[i])
+		rec := ks[sl*st : sl*st+st]
 		binary.BigEndian.PutUint64(rec[0:], r.hi)
 		binary.BigEndian.PutUint64(rec[8:], r.lo)
 		ref := r.pol << 1
 		if r.extras() {
 			ref |= 1
-			le.PutUint32(xidx[j*4:], uint32(i))
+			le.PutUint32(xidx[j*4:], uint32(sl))
 			le.PutUint64(xval[j*xvalSize:], uint64(r.nb))
 			le.PutUint64(xval[j*xvalSize+8:], uint64(r.exp))
 			if r.dis {
@@ -382,9 +395,9 @@ func BuildDelta(h Header, base *Snapshot, upserts []Key, revoked [][32]byte, s S
 	if err != nil {
 		return nil, err
 	}
-	// Revoked keys, as indexes into the base table.
+	// Revoked keys, as slots of the base table.
 	bt := &base.t
-	isRevoked := make([]bool, bt.n)
+	isRevoked := make([]bool, bt.slots)
 	var inc [][hashSize]byte
 	for i := range revoked {
 		var h16 [hashSize]byte
@@ -401,8 +414,8 @@ func BuildDelta(h Header, base *Snapshot, upserts []Key, revoked [][32]byte, s S
 	}
 	return finishDelta(h, t, inc, bt.n-len(inc), func(yield func(h *[hashSize]byte)) {
 		var h16 [hashSize]byte
-		for i := 0; i < bt.n; i++ {
-			if !isRevoked[i] {
+		for i := 0; i < bt.slots; i++ {
+			if bt.occupied(i) && !isRevoked[i] {
 				copy(h16[:], bt.lookupHash(i))
 				yield(&h16)
 			}
@@ -460,11 +473,13 @@ func finishDelta(h Header, t *encTable, inc [][hashSize]byte, nExclude int, each
 // find reports whether the prepared table holds lookup hash h.
 func (t *encTable) find(h [hashSize]byte) (int, bool) {
 	hi, lo := binary.BigEndian.Uint64(h[0:8]), binary.BigEndian.Uint64(h[8:16])
-	bk := bucketOf(hi, 63-t.bits)
-	for i := t.dir[bk]; i < t.dir[bk+1]; i++ {
-		if t.recs[i].hi == hi && t.recs[i].lo == lo {
-			return int(i), true
+	return slices.BinarySearchFunc(t.recs, rec{hi: hi, lo: lo}, func(a, b rec) int {
+		switch {
+		case less(&a, &b):
+			return -1
+		case less(&b, &a):
+			return 1
 		}
-	}
-	return 0, false
+		return 0
+	})
 }

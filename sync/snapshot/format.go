@@ -5,7 +5,7 @@ import "crypto/ed25519"
 // Wire constants; docs/snapshot-format.md is the normative description.
 const (
 	magic         = "KPSN"
-	formatVersion = 2
+	formatVersion = 3
 
 	kindFull  = 1
 	kindDelta = 2
@@ -14,7 +14,7 @@ const (
 	tocEntrySize = 16
 	sectionAlign = 64
 	sigSize      = ed25519.SignatureSize
-	headFixed    = 80 // HEAD section bytes before the workspace name
+	headFixed    = 84 // HEAD section bytes before the workspace name
 
 	maxKeyIDLen     = 255
 	maxWorkspaceLen = 0xFFFF
@@ -27,15 +27,14 @@ const (
 
 // Section tags, in wire order.
 var (
-	tagsFull  = [...]string{"HEAD", "POLI", "BDIR", "KEYS", "XIDX", "XVAL", "XFLG"}
-	tagsDelta = [...]string{"HEAD", "POLI", "BDIR", "KEYS", "XIDX", "XVAL", "XFLG", "CASC"}
+	tagsFull  = [...]string{"HEAD", "POLI", "KEYS", "XIDX", "XVAL", "XFLG"}
+	tagsDelta = [...]string{"HEAD", "POLI", "KEYS", "XIDX", "XVAL", "XFLG", "CASC"}
 )
 
 // Section indexes into the tag lists.
 const (
 	secHEAD = iota
 	secPOLI
-	secBDIR
 	secKEYS
 	secXIDX
 	secXVAL

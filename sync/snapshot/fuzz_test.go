@@ -43,7 +43,10 @@ func FuzzOpen(f *testing.F) {
 			for i := range keys {
 				s.Lookup(&keys[i].Hash)
 			}
-			for i := 0; i < s.Len(); i++ {
+			for i := 0; i < s.t.slots; i++ {
+				if !s.t.occupied(i) {
+					continue
+				}
 				var h [32]byte
 				copy(h[:], s.t.lookupHash(i))
 				if _, ok := s.Lookup(&h); !ok {

@@ -59,7 +59,7 @@ func verifyFrame(blob []byte, trusted Trusted, lim Limits, want byte) (string, e
 		return "", malformed("bad magic")
 	}
 	if binary.LittleEndian.Uint16(blob[4:6]) != formatVersion {
-		return "", errf(ErrUnsupportedFormat, "format version is not 1")
+		return "", errf(ErrUnsupportedFormat, "format version is not 3")
 	}
 	kind := blob[6]
 	if kind != kindFull && kind != kindDelta {
@@ -167,9 +167,10 @@ func parseBody(blob []byte, kind byte) (parsed, error) {
 	n := uint64(le.Uint32(h[64:]))
 	np := uint64(le.Uint32(h[68:]))
 	ne := uint64(le.Uint32(h[72:]))
-	bb := uint64(h[76])
-	w := uint64(h[77])
-	wsLen := uint64(le.Uint16(h[78:]))
+	home := uint64(le.Uint32(h[76:]))
+	w := uint64(h[80])
+	reserved := h[81]
+	wsLen := uint64(le.Uint16(h[82:]))
 	if uint64(len(h)) != headFixed+wsLen {
 		return p, malformed("HEAD length differs from workspace length")
 	}
@@ -184,8 +185,11 @@ func parseBody(blob []byte, kind byte) (parsed, error) {
 	} else if p.hdr.Version <= p.hdr.BaseVersion {
 		return p, malformed("delta version not above its base version")
 	}
-	if bb > maxBucketBits {
-		return p, malformed("bucket bits out of range")
+	if reserved != 0 {
+		return p, malformed("non-zero reserved byte in HEAD")
+	}
+	if (n == 0) != (home == 0) {
+		return p, malformed("home slots and key count disagree")
 	}
 	if w != uint64(refWidthFor(int(min(np, 1<<31)))) {
 		return p, malformed("policy reference width is not the minimal one")
@@ -193,8 +197,8 @@ func parseBody(blob []byte, kind byte) (parsed, error) {
 	if ne > n {
 		return p, malformed("more extras than keys")
 	}
-	if uint64(len(sec[secBDIR])) != 4*((uint64(1)<<bb)+1) ||
-		uint64(len(sec[secKEYS])) != (hashSize+w)*n ||
+	slots := uint64(len(sec[secKEYS])) / (hashSize + w)
+	if uint64(len(sec[secKEYS])) != (hashSize+w)*slots || slots < n || slots < home ||
 		uint64(len(sec[secXIDX])) != 4*ne ||
 		uint64(len(sec[secXVAL])) != xvalSize*ne ||
 		uint64(len(sec[secXFLG])) != ne {
@@ -213,8 +217,8 @@ func parseBody(blob []byte, kind byte) (parsed, error) {
 
 	t := table{
 		n:      int(n),
-		shift:  uint(63 - bb),
-		dir:    sec[secBDIR],
+		slots:  int(slots),
+		home:   home,
 		keys:   sec[secKEYS],
 		w:      int(w),
 		stride: hashSize + int(w),
@@ -238,36 +242,43 @@ func parseBody(blob []byte, kind byte) (parsed, error) {
 	return p, nil
 }
 
-// validate checks the bucket directory, the order and bucket of every
-// hash, the policy references and the sparse table. It reads every entry
-// once and copies nothing.
+// validate checks the slots (every key at or after its home slot with no empty slot in between,
+// keys strictly ascending, empty slots canonical, no trailing empty slot past the home slots), the
+// policy references and the sparse table. It reads every slot once and copies nothing. These are
+// the invariants that make a lookup's scan from the home slot find every key it holds.
 func (t *table) validate(np uint32) error {
 	le := binary.LittleEndian
-	nb := len(t.dir)/4 - 1
-	if le.Uint32(t.dir[0:]) != 0 || int(le.Uint32(t.dir[nb*4:])) != t.n {
-		return malformed("bucket directory does not span the key table")
-	}
+	count := 0
 	var prevHi, prevLo uint64
-	for b := 0; b < nb; b++ {
-		s32 := le.Uint32(t.dir[b*4:])
-		e32 := le.Uint32(t.dir[b*4+4:])
-		if e32 < s32 || uint64(e32) > uint64(t.n) {
-			return malformed("bucket directory not monotonic")
-		}
-		s, e := int(s32), int(e32)
-		for i := s; i < e; i++ {
-			hi, lo := hashWords(t.lookupHash(i))
-			if int(bucketOf(hi, t.shift)) != b {
-				return malformed("key in the wrong bucket")
+	for i := 0; i < t.slots; i++ {
+		rec := t.keys[i*t.stride : (i+1)*t.stride]
+		hi, lo := hashWords(rec)
+		if hi == emptyHi {
+			if lo != ^uint64(0) || !allZero(rec[hashSize:]) {
+				return malformed("empty slot not canonical")
 			}
-			if i > 0 && (hi < prevHi || hi == prevHi && lo <= prevLo) {
-				return malformed("key table not strictly ascending")
-			}
-			prevHi, prevLo = hi, lo
+			continue
 		}
+		if count > 0 && (hi < prevHi || hi == prevHi && lo <= prevLo) {
+			return malformed("key table not strictly ascending")
+		}
+		if h := homeSlot(hi, t.home); h > uint64(i) || h < uint64(i) && !t.occupied(i-1) {
+			return malformed("key not reachable from its home slot")
+		}
+		prevHi, prevLo = hi, lo
+		count++
+	}
+	if count != t.n {
+		return malformed("key table holds a different number of keys than HEAD says")
+	}
+	if t.slots > int(t.home) && !t.occupied(t.slots-1) {
+		return malformed("empty slot past the home slots")
 	}
 	j := 0
-	for i := 0; i < t.n; i++ {
+	for i := 0; i < t.slots; i++ {
+		if !t.occupied(i) {
+			continue
+		}
 		r := t.ref(i)
 		if r>>1 >= np {
 			return malformed("policy reference out of range")

@@ -328,7 +328,8 @@ func TestOpenErrors(t *testing.T) {
 		{"empty", nil, trusted, Limits{}, false, ErrMalformed},
 		{"bad magic", set(full, 0, 'X'), trusted, Limits{}, false, ErrMalformed},
 		{"format version 1 (cascade bits by modulo)", set(full, 4, 1, 0), trusted, Limits{}, false, ErrUnsupportedFormat},
-		{"format version 3", set(full, 4, 3, 0), trusted, Limits{}, false, ErrUnsupportedFormat},
+		{"format version 2 (bucket directory)", set(full, 4, 2, 0), trusted, Limits{}, false, ErrUnsupportedFormat},
+		{"format version 4", set(full, 4, 4, 0), trusted, Limits{}, false, ErrUnsupportedFormat},
 		{"unknown kind", set(full, 6, 9), trusted, Limits{}, false, ErrMalformed},
 		{"delta given to Open", delta, trusted, Limits{}, false, ErrWrongKind},
 		{"full given to OpenDelta", full, trusted, Limits{}, true, ErrWrongKind},
@@ -432,7 +433,10 @@ func exercise(t testing.TB, blob []byte, trusted Trusted, delta bool, keys []Key
 	for i := range keys {
 		s.Lookup(&keys[i].Hash)
 	}
-	for i := 0; i < s.t.n; i++ {
+	for i := 0; i < s.t.slots; i++ {
+		if !s.t.occupied(i) {
+			continue
+		}
 		var h [32]byte
 		copy(h[:], s.t.lookupHash(i))
 		if _, ok := s.Lookup(&h); !ok {
@@ -739,20 +743,37 @@ func TestLookupAllocatesNothing(t *testing.T) {
 	_ = sink
 }
 
-func TestBucketBits(t *testing.T) {
-	cases := []struct{ n, want int }{
-		{0, 0}, {1, 0}, {2, 0}, {3, 1}, {4, 1}, {5, 2}, {8, 2}, {9, 3}, {1000, 9}, {1 << 20, 19}, {1<<20 + 1, 20},
-	}
-	for _, tc := range cases {
-		t.Run(itoa(tc.n), func(t *testing.T) {
-			if got := int(bucketBitsFor(tc.n)); got != tc.want {
-				t.Fatalf("bucketBitsFor(%d) = %d want %d", tc.n, got, tc.want)
+// TestSlots checks the writer's placement: every key in a slot at or after its home, found there
+// by a lookup, close to its home (what makes a lookup one memory read), and no slot past the home
+// slots unless a key needed it.
+func TestSlots(t *testing.T) {
+	signer, trusted := testSigner("k", 1)
+	for _, n := range []int{0, 1, 2, 3, 9, 1000, 100_000} {
+		t.Run(itoa(n), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(uint64(n), 7))
+			keys := genKeys(rng, n, 3, 10)
+			s := mustOpen(t, mustBuild(t, testHeader(1), keys, signer), trusted)
+			if s.t.home != homeSlotsFor(n) || s.t.slots < int(s.t.home) || s.Len() != n {
+				t.Fatalf("home %d slots %d keys %d", s.t.home, s.t.slots, s.Len())
 			}
-			if tc.n > 2 {
-				per := float64(tc.n) / float64(int(1)<<tc.want)
-				if per <= 1 || per > 2 {
-					t.Fatalf("%.2f keys per bucket", per)
+			total, worst := 0, 0
+			for i := range keys {
+				slot, ok := s.t.find(&keys[i].Hash)
+				if !ok {
+					t.Fatalf("key %d not found", i)
 				}
+				hi, _ := hashWords(keys[i].Hash[:])
+				d := slot - int(homeSlot(hi, s.t.home))
+				if d < 0 {
+					t.Fatalf("key %d before its home slot", i)
+				}
+				total, worst = total+d, max(worst, d)
+			}
+			if n > 0 && (float64(total)/float64(n) > 5 || worst > 80) {
+				t.Fatalf("displacement: mean %.2f, worst %d", float64(total)/float64(n), worst)
+			}
+			if s.t.slots > int(s.t.home) && s.t.slots-int(s.t.home) > worst {
+				t.Fatalf("%d slots past %d home slots", s.t.slots-int(s.t.home), s.t.home)
 			}
 		})
 	}
@@ -802,13 +823,17 @@ func TestGoldenExample(t *testing.T) {
 	k2 := Key{Hash: sha256.Sum256([]byte("kp_test_example2")), Policy: testPolicies[1], ExpiresAt: 1767225600}
 	h := Header{Workspace: "ws_demo", Version: 1, IssuedAt: 1750000000, ExpiresAt: 1750086400}
 	blob := mustBuild(t, h, []Key{k1, k2}, signer)
-	const want = "ae1188db3057c106e4992305c9758bb28edc1f966bf3fee95410903eb3db6eed"
-	if got := sha256.Sum256(blob); hex.EncodeToString(got[:]) != want || len(blob) != 769 {
+	const want = "6c01ad1f3e904be83fa1731b3e2a869136ed25e19b115ad638161230fda6894c"
+	if got := sha256.Sum256(blob); hex.EncodeToString(got[:]) != want || len(blob) != 641 {
 		t.Fatalf("example blob changed: %d bytes, digest %x", len(blob), got)
 	}
 	s := mustOpen(t, blob, trusted)
 	if e, ok := s.Lookup(&k2.Hash); !ok || e.ExpiresAt != 1767225600 || e.Policy.Type != "ONBOARDING" {
 		t.Fatal("example lookup")
+	}
+	// The home slots of the document's test vector.
+	if s.t.home != 2 || homeSlot(0x3cde03576a78f4ea, 2) != 0 || homeSlot(0x9641b73b48c74278, 2) != 1 {
+		t.Fatal("home slots")
 	}
 	// The cascade's bit locations (see the document): lookup hash 00 01 .. 0f, level 1.
 	var h16 [hashSize]byte
@@ -837,4 +862,122 @@ func TestGoldenExample(t *testing.T) {
 	if w := f.BitSet().Words()[0]; w != 0x10400000020 {
 		t.Fatalf("level word %#x", w)
 	}
+}
+
+// TestSlotRulesEnforced breaks each rule of the slot table (docs/snapshot-format.md, section 3.5) in
+// a validly re-signed blob: each must be refused as malformed, since a lookup's scan from the home
+// slot would miss a key, or find an empty slot, in a table that breaks it.
+func TestSlotRulesEnforced(t *testing.T) {
+	signer, trusted := testSigner("k", 1)
+	var keys []Key
+	for i := 0; i < 9; i++ { // 9 keys, 10 home slots: at least one empty slot
+		keys = append(keys, Key{Hash: sha256.Sum256([]byte{byte(i)}), Policy: testPolicies[0]})
+	}
+	blob := mustBuild(t, testHeader(1), keys, signer)
+	s := mustOpen(t, blob, trusted)
+	st := s.t.stride
+	keysOff, headOff := sectionOffset(blob, "KEYS"), sectionOffset(blob, "HEAD")
+	if !bytes.Equal(blob[keysOff:keysOff+len(s.t.keys)], s.t.keys) || binary.LittleEndian.Uint32(blob[headOff+76:]) != uint32(s.t.home) {
+		t.Fatal("test setup: sections not found")
+	}
+	// a key at its home slot with an empty slot after it, and one with an empty slot before it
+	after, before := -1, -1
+	for i := 0; i < s.t.slots; i++ {
+		if !s.t.occupied(i) {
+			continue
+		}
+		hi, _ := hashWords(s.t.lookupHash(i))
+		atHome := int(homeSlot(hi, s.t.home)) == i
+		if atHome && i+1 < s.t.slots && !s.t.occupied(i+1) {
+			after = i
+		}
+		if i > 0 && !s.t.occupied(i-1) {
+			before = i
+		}
+	}
+	empty := -1
+	for i := 0; i < s.t.slots; i++ {
+		if !s.t.occupied(i) {
+			empty = i
+		}
+	}
+	if after < 0 || before < 0 || empty < 0 {
+		t.Fatalf("test setup: slots %d, after %d, before %d, empty %d", s.t.slots, after, before, empty)
+	}
+	move := func(from, to int) func(k []byte) {
+		return func(k []byte) {
+			rec := append([]byte(nil), k[from*st:(from+1)*st]...)
+			copy(k[to*st:], rec)
+			for j := from * st; j < from*st+hashSize; j++ {
+				k[j] = 0xff
+			}
+			for j := from*st + hashSize; j < (from+1)*st; j++ {
+				k[j] = 0
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		keys func(k []byte) // edits KEYS
+		head func(h []byte) // edits HEAD
+	}{
+		{"empty slot with a reference", func(k []byte) { k[empty*st+hashSize] = 2 }, nil},
+		{"empty slot not all ff", func(k []byte) { k[empty*st+15] = 0xfe }, nil},
+		{"key past an empty slot", move(after, after+1), nil},
+		{"key before its home slot", move(before, before-1), nil},
+		{"two keys swapped", func(k []byte) {
+			a, b := append([]byte(nil), k[after*st:(after+1)*st]...), -1
+			for i := after - 1; i >= 0 && b < 0; i-- {
+				if binary.BigEndian.Uint64(k[i*st:]) != emptyHi {
+					b = i
+				}
+			}
+			if b < 0 {
+				b = after + 2
+			}
+			copy(k[after*st:], k[b*st:(b+1)*st])
+			copy(k[b*st:], a)
+		}, nil},
+		{"no home slots", nil, func(h []byte) { binary.LittleEndian.PutUint32(h[76:], 0) }},
+		{"more home slots than slots", nil, func(h []byte) { binary.LittleEndian.PutUint32(h[76:], uint32(s.t.slots+1)) }},
+		{"one key fewer than HEAD says", func(k []byte) { move(after, after)(k) }, nil},
+		{"reserved HEAD byte", nil, func(h []byte) { h[81] = 1 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := append([]byte(nil), blob[:len(blob)-sigSize]...)
+			if tc.keys != nil {
+				tc.keys(body[keysOff : keysOff+len(s.t.keys)])
+			}
+			if tc.head != nil {
+				tc.head(body[headOff:])
+			}
+			if _, err := Open(resign(body, signer), trusted, Limits{}); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("got %v, want ErrMalformed", err)
+			}
+		})
+	}
+	t.Run("the reserved hash", func(t *testing.T) {
+		k := Key{Policy: testPolicies[0]}
+		for i := range 8 {
+			k.Hash[i] = 0xff
+		}
+		if _, err := BuildFull(testHeader(1), []Key{k}, signer); !errors.Is(err, ErrInvalidInput) {
+			t.Fatalf("got %v, want ErrInvalidInput", err)
+		}
+		if _, ok := s.Lookup(&k.Hash); ok {
+			t.Fatal("a hash with the empty slot's mark was found")
+		}
+	})
+}
+
+// sectionOffset returns the offset of the section tagged tag, from the section table.
+func sectionOffset(blob []byte, tag string) int {
+	toc := preambleSize + int(align(uint64(blob[7]), 8))
+	for i := 0; i < int(binary.LittleEndian.Uint32(blob[12:])); i++ {
+		e := blob[toc+i*tocEntrySize:]
+		if string(e[:4]) == tag {
+			return int(binary.LittleEndian.Uint32(e[4:]))
+		}
+	}
+	return -1
 }

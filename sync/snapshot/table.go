@@ -2,45 +2,38 @@ package snapshot
 
 import (
 	"encoding/binary"
+	"math/bits"
 )
 
 // Sizes of the key table's columns (see docs/snapshot-format.md).
 const (
-	hashSize      = 16 // lookup hash = SHA-256(key)[0:16]
-	xvalSize      = 16 // NotBefore int64 + ExpiresAt int64
-	flagDisabled  = 1  // XFLG bit 0
-	maxBucketBits = 30
+	hashSize     = 16 // lookup hash = SHA-256(key)[0:16]
+	xvalSize     = 16 // NotBefore int64 + ExpiresAt int64
+	flagDisabled = 1  // XFLG bit 0
+	// emptyHi is the first word of an empty slot (its 16 hash bytes are all 0xFF). No key's lookup
+	// hash starts with it (the builder refuses one), and it sorts above every key's, so a scan
+	// stops at an empty slot as it stops at a greater key.
+	emptyHi = ^uint64(0)
 )
 
 // table is a key table read in place: all slices alias the blob.
+//
+// The keys sit in slots, in ascending order of lookup hash, each at or after its home slot (the
+// high word of hi*home, where hi is the hash's first 64 bits), with no empty slot between a key and
+// its home: ordered linear probing. A lookup computes the home slot and scans forward from it, so
+// it costs one random memory read (the home slot's cache line, often with the adjacent one) where
+// a bucket directory cost two dependent ones (the directory's entry, then the records it points to).
 type table struct {
-	n      int
-	shift  uint   // 63 - bucketBits; see bucketOf
-	dir    []byte // (2^b + 1) * uint32 LE
-	keys   []byte // n records of stride bytes: lookup hash (16), ref (w bytes LE)
+	n      int    // keys
+	slots  int    // records in keys, n of them occupied
+	home   uint64 // number of home slots; 0 when n = 0
+	keys   []byte // slots records of stride bytes: lookup hash (16), ref (w bytes LE)
 	w      int    // ref width: 1, 2 or 4
 	stride int    // 16 + w
-	xidx   []byte // e * uint32 LE, ascending key indexes
+	xidx   []byte // e * uint32 LE, ascending slot indexes
 	xval   []byte // e * (int64 NotBefore, int64 ExpiresAt) LE
 	xflg   []byte // e * uint8 flags
 	e      int
-}
-
-// bucketBitsFor returns the builder's directory size: 2^b buckets with b =
-// max(0, ceil(log2 n) - 1), that is 1 to 2 keys per bucket.
-func bucketBitsFor(n int) uint {
-	if n <= 2 {
-		return 0
-	}
-	b := uint(0)
-	for (1 << b) < n { // b = ceil(log2 n)
-		b++
-	}
-	b--
-	if b > maxBucketBits {
-		b = maxBucketBits
-	}
-	return b
 }
 
 // refWidthFor returns the minimal width of a policy reference for p policies.
@@ -55,27 +48,34 @@ func refWidthFor(p int) int {
 	}
 }
 
-// bucketOf returns the top b bits of hi, given shift = 63 - b (0 <= b <= 63).
-// Shifting by 1 first keeps both shift counts below 64, so b = 0 needs no
-// branch and no reliance on oversized-shift semantics.
-func bucketOf(hi uint64, shift uint) uint64 { return (hi >> 1) >> shift }
+// homeSlotsFor returns the builder's number of home slots for n keys: n + n/8, so that about 8 of
+// 9 slots hold a key and the table is as large as the key records plus the directory it replaces.
+// A key then sits on average about 4 slots (68 bytes) past its home, at most a few dozen
+// (TestSlots).
+func homeSlotsFor(n int) uint64 { return uint64(n + n/8) }
 
-// find returns the index of the entry whose lookup hash equals hash[0:16].
+// homeSlot returns the home slot of a key whose lookup hash starts with hi: the high word of
+// hi*home, which is below home and does not decrease as hi grows.
+func homeSlot(hi, home uint64) uint64 {
+	s, _ := bits.Mul64(hi, home)
+	return s
+}
+
+// find returns the slot of the key whose lookup hash equals hash[0:16].
 func (t *table) find(h *[32]byte) (int, bool) {
 	hi := binary.BigEndian.Uint64(h[0:8])
 	lo := binary.BigEndian.Uint64(h[8:16])
-	bk := int(bucketOf(hi, t.shift))
-	d := t.dir[bk*4 : bk*4+8]
-	start := int(binary.LittleEndian.Uint32(d[0:4]))
-	end := int(binary.LittleEndian.Uint32(d[4:8]))
+	if hi == emptyHi {
+		return 0, false // would match an empty slot; no key has it
+	}
 	ks, st := t.keys, t.stride
-	for i := start; i < end; i++ {
+	for i := int(homeSlot(hi, t.home)); i < t.slots; i++ {
 		e := ks[i*st : i*st+hashSize]
 		eh := binary.BigEndian.Uint64(e[0:8])
 		if eh < hi {
 			continue
 		}
-		if eh > hi {
+		if eh > hi { // a greater key or an empty slot
 			return 0, false
 		}
 		el := binary.BigEndian.Uint64(e[8:16])
@@ -89,7 +89,12 @@ func (t *table) find(h *[32]byte) (int, bool) {
 	return 0, false
 }
 
-// ref returns the policy reference of record i: policyIndex<<1 | hasExtras.
+// occupied reports whether slot i holds a key.
+func (t *table) occupied(i int) bool {
+	return binary.BigEndian.Uint64(t.keys[i*t.stride:]) != emptyHi
+}
+
+// ref returns the policy reference of slot i: policyIndex<<1 | hasExtras.
 func (t *table) ref(i int) uint32 {
 	o := i*t.stride + hashSize
 	switch t.w {
@@ -102,7 +107,7 @@ func (t *table) ref(i int) uint32 {
 	}
 }
 
-// lookupHash returns the lookup hash of record i.
+// lookupHash returns the lookup hash of slot i.
 func (t *table) lookupHash(i int) []byte {
 	return t.keys[i*t.stride : i*t.stride+hashSize]
 }
@@ -113,7 +118,7 @@ func (t *table) entry(i int, policies []Policy) Entry {
 	pi := r >> 1
 	e := Entry{PolicyIndex: pi, Policy: &policies[pi]}
 	if r&1 != 0 {
-		// Binary search of i in the sparse index column.
+		// Binary search of slot i in the sparse index column.
 		lo, hi := 0, t.e
 		for lo < hi {
 			m := int(uint(lo+hi) >> 1)

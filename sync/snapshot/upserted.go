@@ -24,7 +24,10 @@ func newUpserted(t *table) upserted {
 		bits *= 2
 	}
 	f := upserted{words: make([]uint64, bits/64), mask: bits - 1}
-	for i := 0; i < t.n; i++ {
+	for i := 0; i < t.slots; i++ {
+		if !t.occupied(i) {
+			continue
+		}
 		h := t.lookupHash(i)
 		a, b := upsertedProbes(binary.LittleEndian.Uint64(h[0:8]), binary.LittleEndian.Uint64(h[8:16]))
 		for j := uint64(0); j < 3; j++ {
