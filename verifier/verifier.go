@@ -44,13 +44,6 @@ type Source interface {
 	Current() (Lookuper, Freshness)
 }
 
-// Clock tells the time; tests inject one.
-type Clock interface{ Now() time.Time }
-
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
-
 // Request is what the verifier needs of a request. The edge fills it from the request without
 // copying: every field may point into the proxy's buffers for the duration of Check.
 type Request struct {
@@ -191,6 +184,7 @@ func (d *Decision) KeyID() string {
 type Verifier struct {
 	cfg         Config
 	clock       Clock
+	system      *systemClock // clock, when it is the default: read without an interface call
 	bearer      bool
 	routes      []route
 	missing     answer
@@ -205,7 +199,7 @@ type Option func(*Verifier)
 // Now is the verifier's clock, for edges that check snapshot freshness by the same time.
 func (v *Verifier) Now() time.Time { return v.clock.Now() }
 
-// WithClock sets the clock (default: time.Now).
+// WithClock sets the clock (default: the system's, read as systemClock says).
 func WithClock(c Clock) Option { return func(v *Verifier) { v.clock = c } }
 
 // New returns a verifier for cfg, which is checked as ParseConfig checks a document.
@@ -213,12 +207,13 @@ func New(cfg Config, opts ...Option) (*Verifier, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	v := &Verifier{cfg: cfg, clock: systemClock{}, bearer: cfg.KeyHeader == DefaultKeyHeader}
+	v := &Verifier{cfg: cfg, bearer: cfg.KeyHeader == DefaultKeyHeader}
 	for _, o := range opts {
 		o(v)
 	}
 	if v.clock == nil {
-		v.clock = systemClock{}
+		v.system = newSystemClock()
+		v.clock = v.system
 	}
 	v.routes = compileRoutes(cfg.Routes)
 	v.policies.routes = v.routes
@@ -254,8 +249,14 @@ func (v *Verifier) CheckSource(req *Request, src Source) Decision {
 
 // Check decides req against the state l (nil when there is none yet) whose freshness is f.
 func (v *Verifier) Check(req *Request, l Lookuper, f Freshness) Decision {
-	t := v.clock.Now()
-	nowNs, now := t.UnixNano(), t.Unix()
+	var nowNs, now int64
+	if v.system != nil {
+		nowNs = v.system.unixNano()
+		now = nowNs / 1e9 // after 1970: rounds down as time.Time.Unix does
+	} else {
+		t := v.clock.Now()
+		nowNs, now = t.UnixNano(), t.Unix()
+	}
 	d := Decision{StripKey: v.cfg.StripKey}
 
 	// The state: usable (fresh, or stale within the failure mode's allowance) or not.
