@@ -201,20 +201,38 @@ func AppendID(dst []byte, h *[32]byte) []byte {
 	return append(dst, id[:]...)
 }
 
-// PutID writes the public id of the key whose hash is *h into dst, with fixed shifts: the 128
-// bits of h[16:32] as 25 groups of 5 bits and a last group of 3 (padded with two zero bits).
+// PutID writes the public id of the key whose hash is *h into dst: the 128 bits of h[16:32] as 25
+// groups of 5 bits and a last group of 3 (padded with two zero bits), each a Crockford base32
+// character. It converts eight characters at a time in one 64-bit word (spread5, crockfordWord),
+// with no table: every edge computes the id on each allowed request.
 func PutID(dst *[IDLen]byte, h *[32]byte) {
 	hi := binary.BigEndian.Uint64(h[16:24])
 	lo := binary.BigEndian.Uint64(h[24:32])
 	copy(dst[:4], "key_")
-	for j := 0; j < 12; j++ { // bits 0..59 lie in hi
-		dst[4+j] = crockford[(hi>>(59-5*j))&31]
-	}
-	dst[16] = crockford[((hi&15)<<1)|(lo>>63)] // bits 60..64 straddle
-	for j := 13; j < 25; j++ {                 // bits 65..124 lie in lo
-		dst[4+j] = crockford[(lo>>(123-5*j))&31]
-	}
-	dst[29] = crockford[(lo&7)<<2]
+	binary.LittleEndian.PutUint64(dst[4:12], crockfordWord(spread5(hi>>24)))                    // bits 0..39
+	binary.LittleEndian.PutUint64(dst[12:20], crockfordWord(spread5((hi&0xFFFFFF)<<16|lo>>48))) // bits 40..79
+	binary.LittleEndian.PutUint64(dst[20:28], crockfordWord(spread5((lo>>8)&0xFF_FFFF_FFFF)))   // bits 80..119
+	dst[28] = crockford[(lo>>3)&31]                                                             // bits 120..124
+	dst[29] = crockford[(lo&7)<<2]                                                              // bits 125..127 and two zero bits
+}
+
+// spread5 returns the eight 5-bit groups of the 40-bit x, most significant first, as the bytes of
+// a word in little-endian order (byte 0 holds bits 39..35 of x): halves, quarters, then eighths
+// moved apart with shifts and masks.
+func spread5(x uint64) uint64 {
+	y := x>>20 | (x&0xFFFFF)<<32                                   // 20 bits in each 32-bit lane
+	y = (y>>10)&0x000003FF_000003FF | (y&0x000003FF_000003FF)<<16  // 10 bits in each 16-bit lane
+	return (y>>5)&0x001F001F_001F001F | (y&0x001F001F_001F001F)<<8 // 5 bits in each byte
+}
+
+// crockfordWord maps each byte of y (a value 0..31) to its Crockford base32 character: '0' + v,
+// plus 7 from 10 on (the letters), plus one more past each skipped letter (I, L, O, U). ge(k) has
+// 1 in each byte that is >= k: adding 128-k to a value below 32 sets its top bit exactly then, and
+// no byte carries into the next.
+func crockfordWord(y uint64) uint64 {
+	const ones = 0x01010101_01010101
+	ge := func(k uint64) uint64 { return ((y + (128-k)*ones) >> 7) & ones }
+	return y + '0'*ones + 7*ge(10) + ge(18) + ge(20) + ge(22) + ge(27)
 }
 
 // ID returns the public id of the key whose hash is h.

@@ -237,6 +237,13 @@ func TestPutIDAgreesWithReference(t *testing.T) {
 		h[16+i/8] = 0x80 >> (i % 8)
 		hashes = append(hashes, h)
 	}
+	for b := 0; b < 256; b++ { // every byte value throughout: every 5-bit value in every group
+		var h [32]byte
+		for i := 16; i < 32; i++ {
+			h[i] = byte(b)
+		}
+		hashes = append(hashes, h)
+	}
 	for i := 0; i < 1000; i++ {
 		k, _ := Generate("kp", "live", rand.Reader)
 		hashes = append(hashes, Hash(k))
