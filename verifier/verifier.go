@@ -307,9 +307,7 @@ func (v *Verifier) Check(req *Request, l Lookuper, f Freshness) Decision {
 	if key == "" {
 		return v.deny(d, ReasonMissingKey, &v.missing)
 	}
-	var buf [apikey.MaxLen]byte
-	n, bad := checkKey(key, &buf)
-	if bad != ReasonAllowed {
+	if bad := checkKey(key); bad != ReasonAllowed {
 		return v.deny(d, bad, nil)
 	}
 	if unusable != ReasonAllowed {
@@ -317,7 +315,7 @@ func (v *Verifier) Check(req *Request, l Lookuper, f Freshness) Decision {
 	}
 
 	// Hash once: the lookup uses the first half, the public id is the second.
-	h := keyHash(buf[:n])
+	h := hashKey(key)
 	var e snapshot.Entry
 	var found bool
 	switch {

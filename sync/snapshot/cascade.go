@@ -93,14 +93,19 @@ func testLevel(f *bloom.BloomFilter, x0, x1 uint64, l int) bool {
 }
 
 // test reports whether the level includes the key (all k bits set), reading
-// the words directly.
+// the words directly. Most keys a verifier asks about are not revoked and stop
+// at level 1's first probe, which needs only a; b is derived after it.
 func (lv *level) test(x0, x1 uint64, l int) bool {
-	a, b := levelHashes(x0, x1, l)
 	w := lv.words
 	m := uint64(len(w)) * 64
-	for i := uint64(0); i < uint64(lv.k); i++ {
-		p := bitOf(a+i*b, m)
-		if w[p/64]&(1<<(p%64)) == 0 {
+	loc := mix64(x0 ^ uint64(l)*0x9e3779b97f4a7c15) // a, as levelHashes
+	if p := bitOf(loc, m); w[p/64]&(1<<(p%64)) == 0 {
+		return false
+	}
+	b := mix64(x1^uint64(l)*0xc2b2ae3d27d4eb4f) | 1
+	for i := uint64(1); i < uint64(lv.k); i++ {
+		loc += b // a + i*b
+		if p := bitOf(loc, m); w[p/64]&(1<<(p%64)) == 0 {
 			return false
 		}
 	}

@@ -43,10 +43,15 @@ func (f *upserted) mayHold(h *[32]byte) bool {
 	if f.words == nil {
 		return false
 	}
-	a, b := upsertedProbes(binary.LittleEndian.Uint64(h[0:8]), binary.LittleEndian.Uint64(h[8:16]))
-	for j := uint64(0); j < 3; j++ {
-		p := (a + j*b) & f.mask
-		if f.words[p/64]&(1<<(p%64)) == 0 {
+	x0, x1 := binary.LittleEndian.Uint64(h[0:8]), binary.LittleEndian.Uint64(h[8:16])
+	loc := mix64(x0 ^ 0x6a09e667f3bcc908) // a, as upsertedProbes; b only if the first probe hits
+	if p := loc & f.mask; f.words[p/64]&(1<<(p%64)) == 0 {
+		return false
+	}
+	b := mix64(x1^0xbb67ae8584caa73b) | 1
+	for j := 1; j < 3; j++ {
+		loc += b
+		if p := loc & f.mask; f.words[p/64]&(1<<(p%64)) == 0 {
 			return false
 		}
 	}

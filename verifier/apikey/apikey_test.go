@@ -180,13 +180,9 @@ func refID(h [32]byte) string {
 }
 
 func agree(t *testing.T, s string) {
-	var buf [MaxLen]byte
-	n, err := Check(s, &buf)
+	err := Check(s)
 	if want := refParse(s); !errors.Is(err, want) && err != want {
 		t.Fatalf("Check(%q) = %v, the reference says %v", s, err, want)
-	}
-	if err == nil && string(buf[:n]) != s {
-		t.Fatalf("Check(%q) copied %q", s, buf[:n])
 	}
 }
 
@@ -214,9 +210,8 @@ func TestCheckAgreesWithReference(t *testing.T) {
 
 func BenchmarkCheck(b *testing.B) {
 	good, _ := Generate("kp", "live", rand.Reader)
-	var buf [MaxLen]byte
 	for b.Loop() {
-		if _, err := Check(good, &buf); err != nil {
+		if err := Check(good); err != nil {
 			b.Fatal(err)
 		}
 	}
