@@ -1,12 +1,11 @@
+//go:build !tinygo
+
 package verifier
 
 import (
 	"sync/atomic"
 	"time"
 )
-
-// Clock tells the time; tests inject one.
-type Clock interface{ Now() time.Time }
 
 // wallResync is how often systemClock reads the time of day again.
 const wallResync = time.Second

@@ -44,6 +44,9 @@ type Source interface {
 	Current() (Lookuper, Freshness)
 }
 
+// Clock tells the time; tests inject one. The default is the system's (systemClock).
+type Clock interface{ Now() time.Time }
+
 // Request is what the verifier needs of a request. The edge fills it from the request without
 // copying: every field may point into the proxy's buffers for the duration of Check.
 type Request struct {
