@@ -112,7 +112,16 @@ type Decision struct {
 // DenialHeaders calls set for each header a denial carries: Content-Type, WWW-Authenticate on a
 // 401, and Retry-After with the RateLimit-* fields on a 429 (names in lower case). Every edge
 // answers through it, so the headers are the same everywhere.
-func (d *Decision) DenialHeaders(set func(name, value string)) {
+func (d *Decision) DenialHeaders(set func(name, value string)) { d.denialHeaders(nil, set) }
+
+// DenialHeadersCopied is DenialHeaders for a set that copies each value before it returns, such as
+// a call into the proxy from a wasm module: the numbers of a 429 are formatted into scratch, one at
+// a time, rather than into new strings, so that it allocates nothing.
+func (d *Decision) DenialHeadersCopied(scratch *[20]byte, set func(name, value string)) {
+	d.denialHeaders(scratch, set)
+}
+
+func (d *Decision) denialHeaders(scratch *[20]byte, set func(name, value string)) {
 	set("content-type", ContentTypeJSON)
 	if d.WWWAuthenticate != "" {
 		set(HeaderWWWAuthenticate, d.WWWAuthenticate)
@@ -120,12 +129,22 @@ func (d *Decision) DenialHeaders(set func(name, value string)) {
 	if d.RateLimit.Limit == 0 {
 		return
 	}
-	set(HeaderRateLimitLimit, strconv.FormatUint(uint64(d.RateLimit.Limit), 10))
-	set(HeaderRateLimitRemaining, strconv.FormatUint(uint64(d.RateLimit.Remaining), 10))
-	set(HeaderRateLimitReset, strconv.FormatInt(d.RateLimit.Reset, 10))
+	set(HeaderRateLimitLimit, formatNumber(scratch, int64(d.RateLimit.Limit)))
+	set(HeaderRateLimitRemaining, formatNumber(scratch, int64(d.RateLimit.Remaining)))
+	set(HeaderRateLimitReset, formatNumber(scratch, d.RateLimit.Reset))
 	if d.RateLimit.RetryAfter > 0 {
-		set(HeaderRetryAfter, strconv.FormatInt(d.RateLimit.RetryAfter, 10))
+		set(HeaderRetryAfter, formatNumber(scratch, d.RateLimit.RetryAfter))
 	}
+}
+
+// formatNumber formats v in decimal: into a new string, or, given scratch, as a view of it (valid
+// until the next call with the same scratch; 20 bytes hold any int64).
+func formatNumber(scratch *[20]byte, v int64) string {
+	if scratch == nil {
+		return strconv.FormatInt(v, 10)
+	}
+	b := strconv.AppendInt(scratch[:0], v, 10)
+	return unsafe.String(&b[0], len(b))
 }
 
 // IdentityHeaders calls set with each identity header of an allowed decision, or, for an

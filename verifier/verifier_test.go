@@ -568,3 +568,32 @@ func TestLimiterShardDelete(t *testing.T) {
 		}
 	}
 }
+
+// TestDenialHeadersCopied: the copying form sends what DenialHeaders sends, without allocating.
+func TestDenialHeadersCopied(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		d    Decision
+	}{
+		{"401", Decision{Status: 401, WWWAuthenticate: WWWAuthenticate}},
+		{"429", Decision{Status: 429, RateLimit: RateLimit{Limit: 100_000, Remaining: 0, Reset: 86_400, RetryAfter: 3_600}}},
+		{"429 largest", Decision{Status: 429, RateLimit: RateLimit{Limit: 1<<32 - 1, Remaining: 1<<32 - 2, Reset: 1<<63 - 1, RetryAfter: 1<<63 - 1}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var want, got []string
+			tc.d.DenialHeaders(func(n, v string) { want = append(want, n+": "+v) })
+			var scratch [20]byte
+			tc.d.DenialHeadersCopied(&scratch, func(n, v string) { got = append(got, n+": "+v) }) // copies
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("copied:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			var sink [64]byte
+			allocs := testing.AllocsPerRun(100, func() {
+				tc.d.DenialHeadersCopied(&scratch, func(n, v string) { copy(sink[:], v) })
+			})
+			if allocs != 0 {
+				t.Fatalf("%v allocations", allocs)
+			}
+		})
+	}
+}

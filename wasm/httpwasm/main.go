@@ -53,16 +53,17 @@ type requestClock struct{ now time.Time }
 func (c *requestClock) Now() time.Time { return c.now }
 
 type guest struct {
-	fields    *abi.Fields
-	keyHeader string // the key header's name, canonical; "" when keys come in the query only
-	idScratch [apikey.IDLen]byte
-	clock     requestClock
-	cfg       verifier.Config
-	v         *verifier.Verifier
-	rules     state.Rules
-	cur       *state.State
-	lastState []byte    // state.json as last loaded
-	checked   time.Time // when state.json was last looked at
+	fields     *abi.Fields
+	keyHeader  string // the key header's name, canonical; "" when keys come in the query only
+	idScratch  [apikey.IDLen]byte
+	numScratch [20]byte // a 429's numbers (DenialHeadersCopied)
+	clock      requestClock
+	cfg        verifier.Config
+	v          *verifier.Verifier
+	rules      state.Rules
+	cur        *state.State
+	lastState  []byte    // state.json as last loaded
+	checked    time.Time // when state.json was last looked at
 }
 
 func newGuest(doc []byte) (*guest, error) {
@@ -158,7 +159,7 @@ func (g *guest) handle(req api.Request, resp api.Response) (next bool, reqCtx ui
 	keys, exp := g.cur.Check()
 	d := g.v.Check(&r, keys, verifier.Freshness{ExpiresAt: exp})
 	if !d.Allowed {
-		d.DenialHeaders(abi.SetResponseHeader)
+		d.DenialHeadersCopied(&g.numScratch, abi.SetResponseHeader) // the host copies each value
 		resp.SetStatusCode(uint32(d.Status))
 		abi.WriteResponseBody(d.Body)
 		return false, 0
