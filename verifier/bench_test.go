@@ -10,6 +10,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/keyplane/keyplane/internal/hugepage"
 	"github.com/keyplane/keyplane/internal/turns"
 	"github.com/keyplane/keyplane/sync/snapshot"
 	"github.com/keyplane/keyplane/verifier/apikey"
@@ -58,7 +59,8 @@ func newBenchState(b *testing.B, n int) *benchState {
 	if err != nil {
 		b.Fatal(err)
 	}
-	snap, err := snapshot.Open(blob, trusted, snapshot.Limits{})
+	// As the sync agent does with every large blob it opens (package hugepage).
+	snap, err := snapshot.Open(hugepage.Copy(blob), trusted, snapshot.Limits{})
 	if err != nil {
 		b.Fatal(err)
 	}

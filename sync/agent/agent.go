@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keyplane/keyplane/internal/hugepage"
 	"github.com/keyplane/keyplane/sync/snapshot"
 	"github.com/keyplane/keyplane/sync/state"
 )
@@ -203,8 +204,10 @@ func (a *Agent) pollDelta(ctx context.Context, cur *State) error {
 }
 
 // open verifies a blob's signature, learning newly endorsed signing keys once when the signer is
-// unknown.
+// unknown. A large blob is read from a copy on huge pages (package hugepage): verifiers look up
+// keys in it in place.
 func (a *Agent) open(ctx context.Context, blob []byte, delta bool) (any, error) {
+	blob = hugepage.Copy(blob)
 	try := func() (any, error) {
 		lim := snapshot.Limits{MaxBytes: a.cfg.MaxBytes}
 		if delta {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/keyplane/keyplane/internal/hugepage"
 	"github.com/keyplane/keyplane/sync/snapshot"
 	"github.com/keyplane/keyplane/sync/trust"
 )
@@ -101,7 +102,7 @@ func (a *Agent) restore() error {
 		return nil
 	}
 	lim := snapshot.Limits{MaxBytes: a.cfg.MaxBytes}
-	base, err := snapshot.Open(baseBlob, *a.trusted.Load(), lim)
+	base, err := snapshot.Open(hugepage.Copy(baseBlob), *a.trusted.Load(), lim)
 	if err != nil {
 		a.cfg.Logger.Warn("persisted snapshot does not verify; starting empty", "err", err)
 		return nil
@@ -109,7 +110,7 @@ func (a *Agent) restore() error {
 	var d *snapshot.Delta
 	if st.HasDelta {
 		if db, err := os.ReadFile(a.path(DeltaFile)); err == nil {
-			d, _ = snapshot.OpenDelta(db, *a.trusted.Load(), lim) // a delta that fails leaves the base alone
+			d, _ = snapshot.OpenDelta(hugepage.Copy(db), *a.trusted.Load(), lim) // a delta that fails leaves the base alone
 		}
 	}
 	s, err := a.rules.Restore(base, d)
