@@ -405,14 +405,18 @@ func testCentralVerify(t *testing.T, e *env) {
 		want string
 	}{
 		{"valid", apiv1.VerifyRequest{Key: k.Key, Scopes: []string{"events:write"}, IP: "10.1.2.3", Host: "api.example.com"}, apiv1.CodeValid},
-		{"missing scope", apiv1.VerifyRequest{Key: k.Key, Scopes: []string{"billing:read"}}, apiv1.CodeInsufficientPermissions},
-		{"ip outside", apiv1.VerifyRequest{Key: k.Key, IP: "192.168.1.1"}, apiv1.CodeIPNotAllowed},
-		{"host outside", apiv1.VerifyRequest{Key: k.Key, Host: "evil.com"}, apiv1.CodeHostNotAllowed},
+		{"missing scope", apiv1.VerifyRequest{Key: k.Key, Scopes: []string{"billing:read"}, IP: "10.1.2.3", Host: "api.example.com"}, apiv1.CodeInsufficientPermissions},
+		{"ip outside", apiv1.VerifyRequest{Key: k.Key, IP: "192.168.1.1", Host: "api.example.com"}, apiv1.CodeIPNotAllowed},
+		{"host outside", apiv1.VerifyRequest{Key: k.Key, IP: "10.1.2.3", Host: "evil.com"}, apiv1.CodeHostNotAllowed},
 		{"typo", apiv1.VerifyRequest{Key: string(bad)}, apiv1.CodeInvalidAPIKey},
 		{"garbage", apiv1.VerifyRequest{Key: "hello"}, apiv1.CodeInvalidAPIKey},
-		{"valid again", apiv1.VerifyRequest{Key: k.Key}, apiv1.CodeValid},
-		{"valid third", apiv1.VerifyRequest{Key: k.Key}, apiv1.CodeValid},
-		{"rate limited", apiv1.VerifyRequest{Key: k.Key}, apiv1.CodeRateLimitExceeded},
+		{"no ip for an ip-restricted key", apiv1.VerifyRequest{Key: k.Key, Host: "api.example.com"}, apiv1.CodeIPNotAllowed},
+		{"no host for a host-restricted key", apiv1.VerifyRequest{Key: k.Key, IP: "10.1.2.3"}, apiv1.CodeHostNotAllowed},
+		{"the wildcard's own name", apiv1.VerifyRequest{Key: k.Key, IP: "10.1.2.3", Host: "example.com"}, apiv1.CodeHostNotAllowed},
+		{"a dot before the wildcard's suffix", apiv1.VerifyRequest{Key: k.Key, IP: "10.1.2.3", Host: ".example.com"}, apiv1.CodeHostNotAllowed},
+		{"valid again, host with a port", apiv1.VerifyRequest{Key: k.Key, IP: "10.9.9.9", Host: "a.b.example.com:8443"}, apiv1.CodeValid},
+		{"valid third", apiv1.VerifyRequest{Key: k.Key, IP: "10.1.2.3", Host: "API.example.com"}, apiv1.CodeValid},
+		{"rate limited", apiv1.VerifyRequest{Key: k.Key, IP: "10.1.2.3", Host: "api.example.com"}, apiv1.CodeRateLimitExceeded},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v, err := verifier.VerifyKey(ctx, tc.req)

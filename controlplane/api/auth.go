@@ -145,6 +145,9 @@ func ipAllowed(cidrs []string, ip netip.Addr) bool {
 	return false
 }
 
+// hostAllowed matches host (a port allowed) against a key's allowed hosts as the edge verifier does
+// (verifier/policy.go): exactly, or "*.example.com" for any name below example.com; an empty host
+// or one starting with a dot matches nothing.
 func hostAllowed(hosts []string, host string) bool {
 	if len(hosts) == 0 {
 		return true
@@ -152,6 +155,9 @@ func hostAllowed(hosts []string, host string) bool {
 	host = strings.ToLower(host)
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
+	}
+	if host == "" || host[0] == '.' {
+		return false
 	}
 	for _, h := range hosts {
 		if h == host || (strings.HasPrefix(h, "*.") && strings.HasSuffix(host, h[1:])) {

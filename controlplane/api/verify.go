@@ -54,10 +54,12 @@ func (s *Server) verifyKey(c *gin.Context) {
 		c.JSON(http.StatusOK, apiv1.VerifyResult{Valid: false, Code: code})
 		return
 	}
+	// A restricted key needs the attribute it is restricted by: without it the answer is no, as at
+	// an edge, where a request without a client address or host fails every restriction.
 	switch {
-	case ip.IsValid() && !ipAllowed(k.Restrictions.AllowedCIDRs, ip):
+	case len(k.Restrictions.AllowedCIDRs) > 0 && (!ip.IsValid() || !ipAllowed(k.Restrictions.AllowedCIDRs, ip)):
 		code = apiv1.CodeIPNotAllowed
-	case req.Host != "" && !hostAllowed(k.Restrictions.AllowedHosts, req.Host):
+	case len(k.Restrictions.AllowedHosts) > 0 && !hostAllowed(k.Restrictions.AllowedHosts, req.Host):
 		code = apiv1.CodeHostNotAllowed
 	case !hasAll(k.Scopes, scopes):
 		code = apiv1.CodeInsufficientPermissions

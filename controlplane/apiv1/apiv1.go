@@ -133,8 +133,9 @@ type RotateRequest struct {
 	GracePeriodSeconds int `json:"grace_period_seconds"`
 }
 
-// VerifyRequest is the body of POST /v1/keys/verify. IP and Host, when given, are checked
-// against the key's restrictions.
+// VerifyRequest is the body of POST /v1/keys/verify. IP and Host are the client's address and
+// host, checked against the key's restrictions: a key restricted by address or host is not valid
+// without them (ip_not_allowed, host_not_allowed), as at an edge.
 type VerifyRequest struct {
 	Key    string   `json:"key"`
 	Scopes []string `json:"scopes,omitempty"`

@@ -31,6 +31,7 @@ func keys(args []string, out io.Writer) error {
 	var f keyFlags
 	var all bool
 	var grace time.Duration
+	var ip, host string
 	fs.StringVar(&f.workspace, "workspace", "", "workspace id (needed with the admin token)")
 	fs.StringVar(&f.name, "name", "", "key name")
 	fs.StringVar(&f.scopes, "scopes", "", "comma-separated scopes, e.g. events:write,events:read")
@@ -45,6 +46,8 @@ func keys(args []string, out io.Writer) error {
 	fs.BoolVar(&f.noExpiry, "no-expiry", false, "remove the expiry")
 	fs.BoolVar(&all, "all", false, "include revoked keys")
 	fs.DurationVar(&grace, "grace", 0, "how long the old key keeps working after a rotation")
+	fs.StringVar(&ip, "ip", "", "verify: the client address a restricted key is checked against")
+	fs.StringVar(&host, "host", "", "verify: the host a restricted key is checked against")
 	pos, err := parse(fs, args[1:])
 	if err != nil {
 		return err
@@ -132,7 +135,7 @@ func keys(args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		v, err := c.VerifyKey(ctx, apiv1.VerifyRequest{Key: key, Scopes: splitList(f.scopes)})
+		v, err := c.VerifyKey(ctx, apiv1.VerifyRequest{Key: key, Scopes: splitList(f.scopes), IP: ip, Host: host})
 		if err != nil {
 			return err
 		}
