@@ -60,7 +60,7 @@ func newBenchState(b *testing.B, n int) *benchState {
 		b.Fatal(err)
 	}
 	// As the sync agent does with every large blob it opens (package hugepage).
-	snap, err := snapshot.Open(hugepage.Copy(blob), trusted, snapshot.Limits{})
+	snap, err := hugepage.Load(blob, func(b []byte) (*snapshot.Snapshot, error) { return snapshot.Open(b, trusted, snapshot.Limits{}) })
 	if err != nil {
 		b.Fatal(err)
 	}

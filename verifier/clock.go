@@ -8,13 +8,14 @@ import (
 )
 
 // wallResync is how often systemClock reads the time of day again.
-const wallResync = time.Second
+const wallResync = 100 * time.Millisecond
 
 // systemClock is the default clock: the time of day from one read of the monotonic clock per call,
 // where time.Now reads both the wall and the monotonic clock (two vDSO calls, about 50 ns of a
 // decision on the benchmark machine). It reads the wall clock again every wallResync, so a step
-// of the system clock (an NTP correction) reaches the verifier within a second; between reads it
-// advances at the monotonic clock's rate, which NTP slews as it slews the wall clock.
+// of the system clock (an NTP correction), or a suspend (which the monotonic clock does not count),
+// reaches the verifier within 100 ms; between reads it advances at the monotonic clock's rate,
+// which NTP slews as it slews the wall clock.
 type systemClock struct {
 	start  time.Time    // carries a monotonic reading
 	offset atomic.Int64 // unix nanoseconds at start, from the last wall-clock read

@@ -3,30 +3,59 @@
 package hugepage
 
 import (
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"unsafe"
 )
 
-// Linux madvise advice values (not all in package syscall).
-const (
-	madvHugepage = 14 // MADV_HUGEPAGE: back this range with huge pages when it faults
-	madvCollapse = 25 // MADV_COLLAPSE (Linux 6.1): move what is already there onto huge pages now
-)
+const madvHugepage = 14 // MADV_HUGEPAGE (not in package syscall)
 
-// Copy returns a copy of b that starts on a 2 MiB boundary of Go heap memory advised for huge
-// pages, or b itself when it is shorter than MinLen. The copy is ordinary garbage-collected
-// memory (the advice stays with the address range and does no harm to later users of it). Every
-// error is ignored: without transparent huge pages the copy is just a copy.
-func Copy(b []byte) []byte {
-	if len(b) < MinLen {
-		return b
+// Load calls open with a copy of b on huge pages and returns what open returns. The copy is a
+// private anonymous mapping of its own, outside the Go heap (advice given to heap memory would
+// outlive the buffer and reach whatever the runtime puts there next), advised for huge pages before
+// the copy first touches it, and unmapped once the value open returned is unreachable
+// (runtime.AddCleanup). open must keep no reference to its argument beyond that value's life. When
+// open fails the copy is unmapped at once. b itself goes to open when it is shorter than MinLen,
+// when transparent huge pages are off, or when the mapping fails.
+func Load[T any](b []byte, open func([]byte) (*T, error)) (*T, error) {
+	size := PageSize()
+	if size == 0 || len(b) < MinLen {
+		return open(b)
 	}
-	buf := make([]byte, len(b)+Size)
-	off := (Size - int(uintptr(unsafe.Pointer(&buf[0]))%Size)) % Size
-	out := buf[off : off+len(b) : off+len(b)] // keeps buf alive: the GC keeps whole objects
-	region := buf[off : off+(len(buf)-off)/Size*Size]
-	_ = syscall.Madvise(region, madvHugepage) // before the copy touches the pages
-	copy(out, b)
-	_ = syscall.Madvise(region, madvCollapse) // for pages the allocator had touched already
-	return out
+	mem, err := syscall.Mmap(-1, 0, len(b)+size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	if err != nil {
+		return open(b)
+	}
+	off := (size - int(uintptr(unsafe.Pointer(&mem[0]))%uintptr(size))) % size
+	_ = syscall.Madvise(mem[off:off+(len(mem)-off)/size*size], madvHugepage)
+	buf := mem[off : off+len(b) : off+len(b)]
+	copy(buf, b)
+	v, err := open(buf)
+	if err != nil || v == nil {
+		syscall.Munmap(mem)
+		return v, err
+	}
+	runtime.AddCleanup(v, func(m []byte) { syscall.Munmap(m) }, mem)
+	return v, nil
+}
+
+// PageSize returns the size of a transparent huge page, or 0 when they are off (or unknown). It
+// reads two small files each time: Load runs a few times an hour.
+func PageSize() int {
+	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
+	if err != nil || strings.Contains(string(mode), "[never]") {
+		return 0
+	}
+	b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size")
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n <= 0 || n&(n-1) != 0 {
+		return 0
+	}
+	return n
 }

@@ -204,16 +204,15 @@ func (a *Agent) pollDelta(ctx context.Context, cur *State) error {
 }
 
 // open verifies a blob's signature, learning newly endorsed signing keys once when the signer is
-// unknown. A large blob is read from a copy on huge pages (package hugepage): verifiers look up
-// keys in it in place.
+// unknown. A large blob is opened from a copy on huge pages (package hugepage): verifiers look up
+// keys in it in place, one random read per request.
 func (a *Agent) open(ctx context.Context, blob []byte, delta bool) (any, error) {
-	blob = hugepage.Copy(blob)
 	try := func() (any, error) {
 		lim := snapshot.Limits{MaxBytes: a.cfg.MaxBytes}
 		if delta {
-			return snapshot.OpenDelta(blob, *a.trusted.Load(), lim)
+			return hugepage.Load(blob, func(b []byte) (*snapshot.Delta, error) { return snapshot.OpenDelta(b, *a.trusted.Load(), lim) })
 		}
-		return snapshot.Open(blob, *a.trusted.Load(), lim)
+		return hugepage.Load(blob, func(b []byte) (*snapshot.Snapshot, error) { return snapshot.Open(b, *a.trusted.Load(), lim) })
 	}
 	v, err := try()
 	if errors.Is(err, snapshot.ErrUnknownSigningKey) {

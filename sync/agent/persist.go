@@ -102,7 +102,7 @@ func (a *Agent) restore() error {
 		return nil
 	}
 	lim := snapshot.Limits{MaxBytes: a.cfg.MaxBytes}
-	base, err := snapshot.Open(hugepage.Copy(baseBlob), *a.trusted.Load(), lim)
+	base, err := hugepage.Load(baseBlob, func(b []byte) (*snapshot.Snapshot, error) { return snapshot.Open(b, *a.trusted.Load(), lim) })
 	if err != nil {
 		a.cfg.Logger.Warn("persisted snapshot does not verify; starting empty", "err", err)
 		return nil
@@ -110,7 +110,8 @@ func (a *Agent) restore() error {
 	var d *snapshot.Delta
 	if st.HasDelta {
 		if db, err := os.ReadFile(a.path(DeltaFile)); err == nil {
-			d, _ = snapshot.OpenDelta(hugepage.Copy(db), *a.trusted.Load(), lim) // a delta that fails leaves the base alone
+			// a delta that fails leaves the base alone
+			d, _ = hugepage.Load(db, func(b []byte) (*snapshot.Delta, error) { return snapshot.OpenDelta(b, *a.trusted.Load(), lim) })
 		}
 	}
 	s, err := a.rules.Restore(base, d)

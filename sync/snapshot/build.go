@@ -121,7 +121,11 @@ func prepareTable(keys []Key) (*encTable, error) {
 	t.slot = make([]uint32, n)
 	next := uint64(0)
 	for i := range sorted {
-		sl := max(homeSlot(sorted[i].hi, t.home), next)
+		h := homeSlot(sorted[i].hi, t.home)
+		sl := max(h, next)
+		if sl-h > maxDisplacement {
+			return nil, invalid("lookup hashes too clustered to place (not SHA-256 output?)")
+		}
 		t.slot[i] = uint32(sl)
 		next = sl + 1
 	}

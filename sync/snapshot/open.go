@@ -264,6 +264,8 @@ func (t *table) validate(np uint32) error {
 		}
 		if h := homeSlot(hi, t.home); h > uint64(i) || h < uint64(i) && !t.occupied(i-1) {
 			return malformed("key not reachable from its home slot")
+		} else if uint64(i)-h > maxDisplacement {
+			return malformed("key too far from its home slot")
 		}
 		prevHi, prevLo = hi, lo
 		count++

@@ -956,6 +956,28 @@ func TestSlotRulesEnforced(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a key too far from its home slot", func(t *testing.T) {
+		// One home slot and 1,100 keys after it: reachable, but a scan of up to 1,100 slots.
+		const n = maxDisplacement + 76
+		tb := table{n: n, slots: n, home: 1, w: 1, stride: hashSize + 1, keys: make([]byte, n*(hashSize+1))}
+		for i := 0; i < n; i++ {
+			binary.BigEndian.PutUint64(tb.keys[i*tb.stride:], uint64(i+1)) // ascending; home 0
+		}
+		if err := tb.validate(1); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("got %v, want ErrMalformed", err)
+		}
+		tb.n, tb.slots, tb.keys = maxDisplacement+1, maxDisplacement+1, tb.keys[:(maxDisplacement+1)*tb.stride]
+		if err := tb.validate(1); err != nil { // the furthest a key may be
+			t.Fatalf("at the bound: %v", err)
+		}
+		clustered := make([]Key, n)
+		for i := range clustered {
+			binary.BigEndian.PutUint64(clustered[i].Hash[8:], uint64(i)) // all with hi = 0
+		}
+		if _, err := BuildFull(testHeader(1), clustered, signer); !errors.Is(err, ErrInvalidInput) {
+			t.Fatalf("building a clustered table: %v, want ErrInvalidInput", err)
+		}
+	})
 	t.Run("the reserved hash", func(t *testing.T) {
 		k := Key{Policy: testPolicies[0]}
 		for i := range 8 {
