@@ -34,23 +34,8 @@ func newPolicyInfo(p *snapshot.Policy, routes []route) *policyInfo {
 		hostRestricted: len(p.AllowedHosts) > 0,
 		limit:          ratelimit.Limit{Count: p.RateLimit, Window: int64(p.RateWindow) * 1e9},
 	}
-	// A CIDR that does not parse matches nothing: the key stays restricted (fail closed).
-	for _, c := range p.AllowedCIDRs {
-		if pf, err := netip.ParsePrefix(c); err == nil {
-			pi.cidrs = append(pi.cidrs, pf.Masked())
-		} else if a, err := netip.ParseAddr(c); err == nil {
-			a = a.Unmap()
-			pi.cidrs = append(pi.cidrs, netip.PrefixFrom(a, a.BitLen()))
-		}
-	}
-	for _, h := range p.AllowedHosts {
-		h = lower(h)
-		if hasPrefix(h, "*.") && len(h) > 2 {
-			pi.hostSuffixes = append(pi.hostSuffixes, h[1:])
-		} else if h != "" {
-			pi.exactHosts = append(pi.exactHosts, h)
-		}
-	}
+	pi.cidrs = compileCIDRs(p.AllowedCIDRs)
+	pi.exactHosts, pi.hostSuffixes = compileHosts(p.AllowedHosts)
 	n := 0
 	for _, s := range p.Scopes {
 		n += len(s) + 1
@@ -70,6 +55,52 @@ func newPolicyInfo(p *snapshot.Policy, routes []route) *policyInfo {
 		}
 	}
 	return pi
+}
+
+// compileCIDRs parses a policy's CIDRs. One that does not parse matches nothing: the key stays
+// restricted (fail closed).
+func compileCIDRs(cidrs []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, c := range cidrs {
+		if pf, err := netip.ParsePrefix(c); err == nil {
+			out = append(out, pf.Masked())
+		} else if a, err := netip.ParseAddr(c); err == nil {
+			a = a.Unmap()
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	return out
+}
+
+// compileHosts splits a policy's hosts into exact names and "*.example.com" suffixes
+// (".example.com"), lower-case.
+func compileHosts(hosts []string) (exact, suffixes []string) {
+	for _, h := range hosts {
+		h = lower(h)
+		if hasPrefix(h, "*.") && len(h) > 2 {
+			suffixes = append(suffixes, h[1:])
+		} else if h != "" {
+			exact = append(exact, h)
+		}
+	}
+	return exact, suffixes
+}
+
+// AddrAllowed reports whether a client at ip may use a key restricted to cidrs, by the rule every
+// edge applies: an empty list allows any address; otherwise the zero Addr (no address known) is
+// refused. The control plane's own checks call it, so that both answer alike.
+func AddrAllowed(cidrs []string, ip netip.Addr) bool {
+	pi := policyInfo{cidrRestricted: len(cidrs) > 0, cidrs: compileCIDRs(cidrs)}
+	return pi.ipAllowed(ip)
+}
+
+// HostAllowed reports whether a request for host (as in a Host header: a name, an optional port)
+// may use a key restricted to hosts, by the rule every edge applies: an empty list allows any
+// host; otherwise "" is refused. The control plane's central verification calls it.
+func HostAllowed(hosts []string, host string) bool {
+	pi := policyInfo{hostRestricted: len(hosts) > 0}
+	pi.exactHosts, pi.hostSuffixes = compileHosts(hosts)
+	return pi.hostAllowed(stripPort(host))
 }
 
 // hasAll reports whether have holds every scope of want. Scopes match exactly, as in the control

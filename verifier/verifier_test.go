@@ -597,3 +597,50 @@ func TestDenialHeadersCopied(t *testing.T) {
 		})
 	}
 }
+
+// TestHostAndAddrAllowed: the exported rules the control plane's central verification shares.
+func TestHostAndAddrAllowed(t *testing.T) {
+	hosts := []string{"api.example.com", "*.example.org"}
+	for _, tc := range []struct {
+		name  string
+		hosts []string
+		host  string
+		want  bool
+	}{
+		{"no restriction", nil, "", true},
+		{"exact", hosts, "api.example.com", true},
+		{"exact, any case, a port, a trailing dot", hosts, "API.Example.com.:8443", true},
+		{"not ASCII, though it lower-cases to the name", hosts, "\u212Aey.example.com", false},
+		{"below the wildcard", hosts, "a.b.example.org", true},
+		{"the wildcard's own name", hosts, "example.org", false},
+		{"a leading dot", hosts, ".example.org", false},
+		{"no host", hosts, "", false},
+		{"another host", hosts, "evil.com", false},
+	} {
+		t.Run("host/"+tc.name, func(t *testing.T) {
+			if got := HostAllowed(tc.hosts, tc.host); got != tc.want {
+				t.Fatalf("HostAllowed(%q, %q) = %v", tc.hosts, tc.host, got)
+			}
+		})
+	}
+	cidrs := []string{"10.0.0.0/8", "2001:db8::/32"}
+	for _, tc := range []struct {
+		name  string
+		cidrs []string
+		ip    netip.Addr
+		want  bool
+	}{
+		{"no restriction, no address", nil, netip.Addr{}, true},
+		{"inside", cidrs, netip.MustParseAddr("10.1.2.3"), true},
+		{"inside, IPv4-mapped", cidrs, netip.MustParseAddr("::ffff:10.1.2.3"), true},
+		{"inside, IPv6", cidrs, netip.MustParseAddr("2001:db8::1"), true},
+		{"outside", cidrs, netip.MustParseAddr("192.168.1.1"), false},
+		{"no address", cidrs, netip.Addr{}, false},
+	} {
+		t.Run("addr/"+tc.name, func(t *testing.T) {
+			if got := AddrAllowed(tc.cidrs, tc.ip); got != tc.want {
+				t.Fatalf("AddrAllowed(%q, %v) = %v", tc.cidrs, tc.ip, got)
+			}
+		})
+	}
+}

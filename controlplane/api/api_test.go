@@ -396,7 +396,7 @@ func testCentralVerify(t *testing.T, e *env) {
 	verifier := e.as(e.create(e.mgr, apiv1.CreateKeyRequest{Name: "gateway", Scopes: []string{"keys:verify"}}).Key)
 	k := e.create(e.mgr, apiv1.CreateKeyRequest{Name: "user", Scopes: []string{"events:write"},
 		Restrictions: &apiv1.Restrictions{AllowedCIDRs: []string{"10.0.0.0/8"}, AllowedHosts: []string{"*.example.com"}},
-		RateLimit:    &apiv1.RateLimit{Limit: 3, WindowSeconds: 3600}})
+		RateLimit:    &apiv1.RateLimit{Limit: 4, WindowSeconds: 3600}})
 	bad := []byte(k.Key)
 	bad[20] ^= 1
 	for _, tc := range []struct {
@@ -415,6 +415,7 @@ func testCentralVerify(t *testing.T, e *env) {
 		{"the wildcard's own name", apiv1.VerifyRequest{Key: k.Key, IP: "10.1.2.3", Host: "example.com"}, apiv1.CodeHostNotAllowed},
 		{"a dot before the wildcard's suffix", apiv1.VerifyRequest{Key: k.Key, IP: "10.1.2.3", Host: ".example.com"}, apiv1.CodeHostNotAllowed},
 		{"valid again, host with a port", apiv1.VerifyRequest{Key: k.Key, IP: "10.9.9.9", Host: "a.b.example.com:8443"}, apiv1.CodeValid},
+		{"valid, ip with a port and a fully qualified host", apiv1.VerifyRequest{Key: k.Key, IP: "10.1.2.3:5555", Host: "api.example.com."}, apiv1.CodeValid},
 		{"valid third", apiv1.VerifyRequest{Key: k.Key, IP: "10.1.2.3", Host: "API.example.com"}, apiv1.CodeValid},
 		{"rate limited", apiv1.VerifyRequest{Key: k.Key, IP: "10.1.2.3", Host: "api.example.com"}, apiv1.CodeRateLimitExceeded},
 	} {

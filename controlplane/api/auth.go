@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
-	"net"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/keyplane/keyplane/controlplane/apiv1"
 	"github.com/keyplane/keyplane/controlplane/store"
+	"github.com/keyplane/keyplane/verifier"
 	"github.com/keyplane/keyplane/verifier/apikey"
 	"github.com/keyplane/keyplane/verifier/ratelimit"
 )
@@ -82,7 +82,8 @@ func (s *Server) authenticate(c *gin.Context) {
 		s.fail(c, unauthorized(code, keyMessages[code]), "")
 		return
 	}
-	if ip, err := netip.ParseAddr(c.RemoteIP()); err == nil && !ipAllowed(k.Restrictions.AllowedCIDRs, ip) {
+	// The edge's rule (verifier.AddrAllowed): an address that does not parse fails a restriction.
+	if ip, _ := netip.ParseAddr(c.RemoteIP()); !verifier.AddrAllowed(k.Restrictions.AllowedCIDRs, ip) {
 		s.fail(c, forbidden(apiv1.CodeIPNotAllowed, "the key may not be used from this address"), "")
 		return
 	}
@@ -130,41 +131,6 @@ func (s *Server) checkKey(ctx context.Context, raw string) (store.Key, string, e
 		return k, apiv1.CodeDisabledAPIKey, nil
 	}
 	return k, apiv1.CodeValid, nil
-}
-
-func ipAllowed(cidrs []string, ip netip.Addr) bool {
-	if len(cidrs) == 0 {
-		return true
-	}
-	ip = ip.Unmap()
-	for _, c := range cidrs {
-		if p, err := netip.ParsePrefix(c); err == nil && p.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
-
-// hostAllowed matches host (a port allowed) against a key's allowed hosts as the edge verifier does
-// (verifier/policy.go): exactly, or "*.example.com" for any name below example.com; an empty host
-// or one starting with a dot matches nothing.
-func hostAllowed(hosts []string, host string) bool {
-	if len(hosts) == 0 {
-		return true
-	}
-	host = strings.ToLower(host)
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	if host == "" || host[0] == '.' {
-		return false
-	}
-	for _, h := range hosts {
-		if h == host || (strings.HasPrefix(h, "*.") && strings.HasSuffix(host, h[1:])) {
-			return true
-		}
-	}
-	return false
 }
 
 // require lets through the admin and keys holding any one of scopes.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyplane/keyplane/controlplane/apiv1"
 	"github.com/keyplane/keyplane/controlplane/store"
+	"github.com/keyplane/keyplane/verifier"
 	"github.com/keyplane/keyplane/verifier/ratelimit"
 )
 
@@ -37,8 +38,12 @@ func (s *Server) verifyKey(c *gin.Context) {
 	var ip netip.Addr
 	if req.IP != "" {
 		if ip, err = netip.ParseAddr(req.IP); err != nil {
-			s.fail(c, validation("ip must be an IPv4 or IPv6 address"), "")
-			return
+			ap, perr := netip.ParseAddrPort(req.IP) // as a proxy reports its peer: 10.1.2.3:5555, [::1]:80
+			if perr != nil {
+				s.fail(c, validation("ip must be an IPv4 or IPv6 address"), "")
+				return
+			}
+			ip = ap.Addr()
 		}
 	}
 	ctx := c.Request.Context()
@@ -54,12 +59,12 @@ func (s *Server) verifyKey(c *gin.Context) {
 		c.JSON(http.StatusOK, apiv1.VerifyResult{Valid: false, Code: code})
 		return
 	}
-	// A restricted key needs the attribute it is restricted by: without it the answer is no, as at
-	// an edge, where a request without a client address or host fails every restriction.
+	// The edge's rules, from package verifier, so that both answer alike: a key restricted by
+	// address or host is refused without one.
 	switch {
-	case len(k.Restrictions.AllowedCIDRs) > 0 && (!ip.IsValid() || !ipAllowed(k.Restrictions.AllowedCIDRs, ip)):
+	case !verifier.AddrAllowed(k.Restrictions.AllowedCIDRs, ip):
 		code = apiv1.CodeIPNotAllowed
-	case len(k.Restrictions.AllowedHosts) > 0 && !hostAllowed(k.Restrictions.AllowedHosts, req.Host):
+	case !verifier.HostAllowed(k.Restrictions.AllowedHosts, req.Host):
 		code = apiv1.CodeHostNotAllowed
 	case !hasAll(k.Scopes, scopes):
 		code = apiv1.CodeInsufficientPermissions

@@ -133,9 +133,11 @@ type RotateRequest struct {
 	GracePeriodSeconds int `json:"grace_period_seconds"`
 }
 
-// VerifyRequest is the body of POST /v1/keys/verify. IP and Host are the client's address and
-// host, checked against the key's restrictions: a key restricted by address or host is not valid
-// without them (ip_not_allowed, host_not_allowed), as at an edge.
+// VerifyRequest is the body of POST /v1/keys/verify. IP (a port allowed) and Host are checked
+// against the key's restrictions by the edges' rules (verifier.AddrAllowed, verifier.HostAllowed):
+// a key restricted by address or host is not valid without them (ip_not_allowed,
+// host_not_allowed). Host is what an edge would match: the host of the request's Origin, else of
+// its Referer, else its Host header (a port and a trailing dot allowed).
 type VerifyRequest struct {
 	Key    string   `json:"key"`
 	Scopes []string `json:"scopes,omitempty"`

@@ -18,7 +18,10 @@ const madvHugepage = 14 // MADV_HUGEPAGE (not in package syscall)
 // outlive the buffer and reach whatever the runtime puts there next), advised for huge pages before
 // the copy first touches it, and unmapped once the value open returned is unreachable
 // (runtime.AddCleanup). open must keep no reference to its argument beyond that value's life. When
-// open fails the copy is unmapped at once. b itself goes to open when it is shorter than MinLen,
+// open fails (or returns nil) the copy is unmapped at once and Load returns nil and the error. The
+// mapping is not Go heap memory: GOGC and GOMEMLIMIT do not count it, and a dropped copy is unmapped
+// at the first garbage collection after its owner became unreachable (at most two minutes later:
+// the runtime forces one that often). b itself goes to open when it is shorter than MinLen,
 // when transparent huge pages are off, or when the mapping fails.
 func Load[T any](b []byte, open func([]byte) (*T, error)) (*T, error) {
 	size := PageSize()
@@ -34,9 +37,9 @@ func Load[T any](b []byte, open func([]byte) (*T, error)) (*T, error) {
 	buf := mem[off : off+len(b) : off+len(b)]
 	copy(buf, b)
 	v, err := open(buf)
-	if err != nil || v == nil {
+	if err != nil || v == nil { // nothing will hold the copy: a value returned with an error is dropped
 		syscall.Munmap(mem)
-		return v, err
+		return nil, err
 	}
 	runtime.AddCleanup(v, func(m []byte) { syscall.Munmap(m) }, mem)
 	return v, nil

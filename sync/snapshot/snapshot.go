@@ -167,7 +167,9 @@ func (s *Snapshot) Len() int { return s.t.n }
 // Size returns the length of the blob in bytes.
 func (s *Snapshot) Size() int { return len(s.blob) }
 
-// Bytes returns the verified blob (not a copy; do not modify it).
+// Bytes returns the verified blob (not a copy; do not modify it). It is valid while s is
+// reachable: the sync agent opens a large blob from memory it unmaps once the Snapshot is garbage
+// (internal/hugepage), so a caller that keeps the bytes longer must copy them.
 func (s *Snapshot) Bytes() []byte { return s.blob }
 
 // NumPolicies returns the number of entries of the policy table.
@@ -219,7 +221,8 @@ func (d *Delta) Revoked() int { return d.casc.revoked }
 // Size returns the length of the blob in bytes.
 func (d *Delta) Size() int { return len(d.blob) }
 
-// Bytes returns the verified blob (not a copy; do not modify it).
+// Bytes returns the verified blob (not a copy; do not modify it), valid while d is reachable (see
+// Snapshot.Bytes).
 func (d *Delta) Bytes() []byte { return d.blob }
 
 // NumPolicies returns the number of entries of the delta's policy table.
