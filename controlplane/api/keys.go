@@ -13,6 +13,7 @@ import (
 
 	"github.com/keyplane/keyplane/controlplane/apiv1"
 	"github.com/keyplane/keyplane/controlplane/store"
+	"github.com/keyplane/keyplane/sync/snapshot"
 	"github.com/keyplane/keyplane/verifier/apikey"
 )
 
@@ -44,13 +45,20 @@ func (s *Server) keyOf(c *gin.Context) (store.Key, error) {
 	return s.store.GetKey(c.Request.Context(), p.key.WorkspaceID, id)
 }
 
-// newKey generates a key for workspace w: the secret, its hash, id and display prefix.
+// newKey generates a key for workspace w: the secret, its hash, id and display prefix. It draws
+// again in the 2^-64 case of a hash that no snapshot can hold (snapshot.Publishable).
 func (s *Server) newKey(w store.Workspace, env string) (string, store.Key, error) {
-	raw, err := apikey.Generate(w.KeyPrefix, env, s.rand)
-	if err != nil {
-		return "", store.Key{}, err
+	var raw string
+	var h [32]byte
+	for {
+		var err error
+		if raw, err = apikey.Generate(w.KeyPrefix, env, s.rand); err != nil {
+			return "", store.Key{}, err
+		}
+		if h = apikey.Hash(raw); snapshot.Publishable(&h) {
+			break
+		}
 	}
-	h := apikey.Hash(raw)
 	now := s.clock.Now().UTC().Truncate(time.Microsecond)
 	return raw, store.Key{
 		ID: apikey.ID(h), WorkspaceID: w.ID, Hash: h[:], Prefix: apikey.DisplayPrefix(raw), Environment: env,

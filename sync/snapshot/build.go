@@ -62,7 +62,7 @@ func prepareTable(keys []Key) (*encTable, error) {
 			seen[string(c)] = idx
 		}
 		hi, lo := binary.BigEndian.Uint64(k.Hash[0:8]), binary.BigEndian.Uint64(k.Hash[8:16])
-		if hi == emptyHi {
+		if !Publishable(&k.Hash) {
 			return nil, invalid("a key's SHA-256 starts with eight 0xff bytes, the empty slot's mark")
 		}
 		recs[i] = rec{hi: hi, lo: lo, nb: k.NotBefore, exp: k.ExpiresAt, dis: k.Disabled, pol: idx}

@@ -989,6 +989,9 @@ func TestSlotRulesEnforced(t *testing.T) {
 		if _, ok := s.Lookup(&k.Hash); ok {
 			t.Fatal("a hash with the empty slot's mark was found")
 		}
+		if Publishable(&k.Hash) || !Publishable(&keys[0].Hash) {
+			t.Fatal("Publishable")
+		}
 	})
 }
 

@@ -36,6 +36,11 @@ type table struct {
 	e      int
 }
 
+// Publishable reports whether a key whose SHA-256 is h can be placed in a snapshot: every key but
+// one whose hash starts with eight 0xff bytes, the empty slot's mark (2^-64 of keys). The control
+// plane draws another key instead of creating one that is not.
+func Publishable(h *[32]byte) bool { return binary.BigEndian.Uint64(h[0:8]) != emptyHi }
+
 // refWidthFor returns the minimal width of a policy reference for p policies.
 func refWidthFor(p int) int {
 	switch {
