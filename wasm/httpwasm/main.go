@@ -23,6 +23,7 @@ import (
 	"github.com/keyplane/keyplane/verifier"
 	"github.com/keyplane/keyplane/verifier/apikey"
 	"github.com/keyplane/keyplane/wasm/httpwasm/abi"
+	"github.com/keyplane/keyplane/wasm/wasiclock"
 )
 
 func main() {}
@@ -143,7 +144,7 @@ func (g *guest) load(st []byte, now time.Time) error {
 }
 
 func (g *guest) handle(req api.Request, resp api.Response) (next bool, reqCtx uint32) {
-	now := abi.WallClock()
+	now := wasiclock.Now()
 	g.clock.now = now
 	if now.Sub(g.checked) >= checkEvery {
 		g.reload(now)

@@ -25,6 +25,7 @@ import (
 	"github.com/keyplane/keyplane/sync/trust"
 	"github.com/keyplane/keyplane/verifier"
 	"github.com/keyplane/keyplane/verifier/apikey"
+	"github.com/keyplane/keyplane/wasm/wasiclock"
 )
 
 func main() {}
@@ -66,7 +67,7 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		proxywasm.LogCriticalf("keyplane: %v", err)
 		return types.OnPluginStartStatusFailed
 	}
-	if p.v, err = verifier.New(cfg); err != nil {
+	if p.v, err = verifier.New(cfg, verifier.WithClock(wasiclock.Clock{})); err != nil { // one WASI call a request
 		proxywasm.LogCriticalf("keyplane: %v", err)
 		return types.OnPluginStartStatusFailed
 	}

@@ -9,7 +9,6 @@ package abi
 
 import (
 	"net/netip"
-	"time"
 	"unsafe"
 )
 
@@ -123,19 +122,6 @@ const (
 	headerKindResponse = 1
 	bodyKindResponse   = 1
 )
-
-// clockNs receives the clock: a package variable, as TinyGo moves a local whose address goes to
-// the host onto the heap.
-var clockNs uint64
-
-// WallClock reads the host's wall clock with one WASI call (time.Now makes two: a guest needs no
-// monotonic reading).
-func WallClock() time.Time {
-	if clockTimeGet(0, 1, uint32(uintptr(unsafe.Pointer(&clockNs)))) != 0 {
-		return time.Now()
-	}
-	return time.Unix(0, int64(clockNs))
-}
 
 // The writes, through the ABI too: the SDK's Set, Remove and WriteString pass their arguments to
 // runtime.KeepAlive, which boxes each string on the heap in TinyGo.

@@ -8,7 +8,6 @@ func getURI(ptr, limit uint32) uint32                                     { pani
 func getMethod(ptr, limit uint32) uint32                                  { panic("wasm only") }
 func getSourceAddr(ptr, limit uint32) uint32                              { panic("wasm only") }
 func getHeaderValues(kind, namePtr, nameLen, bufPtr, limit uint32) uint64 { panic("wasm only") }
-func clockTimeGet(id uint32, precision uint64, resultPtr uint32) uint32   { panic("wasm only") }
 func setHeaderValue(kind, namePtr, nameLen, valuePtr, valueLen uint32)    { panic("wasm only") }
 func removeHeader(kind, namePtr, nameLen uint32)                          { panic("wasm only") }
 func writeBody(kind, ptr, size uint32)                                    { panic("wasm only") }

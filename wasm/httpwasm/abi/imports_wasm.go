@@ -24,6 +24,3 @@ func removeHeader(kind, namePtr, nameLen uint32)
 
 //go:wasmimport http_handler write_body
 func writeBody(kind, ptr, size uint32)
-
-//go:wasmimport wasi_snapshot_preview1 clock_time_get
-func clockTimeGet(id uint32, precision uint64, resultPtr uint32) uint32

@@ -10,6 +10,7 @@ import (
 	"github.com/http-wasm/http-wasm-guest-tinygo/handler/api"
 
 	"github.com/keyplane/keyplane/wasm/httpwasm/abi"
+	"github.com/keyplane/keyplane/wasm/wasiclock"
 )
 
 func main() {}
@@ -17,7 +18,7 @@ func main() {}
 func init() {
 	f := abi.NewFields()
 	handler.HandleRequestFn = func(api.Request, api.Response) (bool, uint32) {
-		_ = abi.WallClock()
+		_ = wasiclock.Now()
 		_ = f.URI()
 		_ = f.Key("Authorization")
 		_ = f.Method()

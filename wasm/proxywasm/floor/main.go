@@ -8,6 +8,8 @@ package main
 import (
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/keyplane/keyplane/wasm/wasiclock"
 )
 
 func main() {}
@@ -25,6 +27,7 @@ func (*plugin) NewHttpContext(uint32) types.HttpContext { return &request{} }
 type request struct{ types.DefaultHttpContext }
 
 func (*request) OnHttpRequestHeaders(int, bool) types.Action {
+	_ = wasiclock.Now()
 	_, _ = proxywasm.GetHttpRequestHeader(":path")
 	_, _ = proxywasm.GetHttpRequestHeader("authorization")
 	_, _ = proxywasm.GetHttpRequestHeader(":method")
