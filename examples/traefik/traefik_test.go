@@ -83,63 +83,18 @@ func TestTraefik(t *testing.T) {
 		}
 	}()
 
-	call := func(method, key string) *http.Response {
-		req, _ := http.NewRequest(method, "http://"+web+"/events", nil)
-		if key != "" {
-			req.Header.Set("Authorization", "Bearer "+key)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return &http.Response{StatusCode: 0}
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp
-	}
-	writer, reader := cp.Keys["writer"], cp.Keys["reader"]
+	e := &wasmtest.Edge{URL: "http://" + web, Workspace: cp.Workspace.ID,
+		Writer: cp.Keys["writer"], Reader: cp.Keys["reader"], Limited: cp.Keys["writer"], // 3 a minute
+		Upstream: func() http.Header { mu.Lock(); defer mu.Unlock(); return seen },
+		Revoke:   func(id string) error { _, err := cp.Admin.RevokeKey(ctx, id); return err }}
 	deadline := time.Now().Add(60 * time.Second)
-	for call("GET", reader.Key).StatusCode != 200 {
+	for e.Call("GET", e.Reader.Key) != 200 {
 		if time.Now().After(deadline) {
-			t.Fatalf("Traefik never passed a valid key (last: %d)", call("GET", reader.Key).StatusCode)
+			t.Fatalf("Traefik never passed a valid key (last: %d)", e.Call("GET", e.Reader.Key))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	for _, tc := range []struct {
-		name, method, key string
-		status            int
-	}{
-		{"no key", "GET", "", 401},
-		{"garbage", "GET", "nope", 401},
-		{"valid", "POST", writer.Key, 200},
-		{"missing scope", "POST", reader.Key, 403},
-	} {
-		if got := call(tc.method, tc.key).StatusCode; got != tc.status {
-			t.Errorf("%s: %d, want %d", tc.name, got, tc.status)
-		}
-	}
-	mu.Lock()
-	if seen.Get("Authorization") != "" || seen.Get("X-Keyplane-Key-Id") != writer.ID || seen.Get("X-Keyplane-Workspace") != cp.Workspace.ID {
-		t.Errorf("the upstream saw %v", seen)
-	}
-	mu.Unlock()
-	limited := false
-	for i := 0; i < 10 && !limited; i++ {
-		limited = call("POST", writer.Key).StatusCode == 429
-	}
-	if !limited {
-		t.Error("the writer's limit of 3 a minute was never enforced")
-	}
-	start := time.Now()
-	if _, err := cp.Admin.RevokeKey(ctx, reader.ID); err != nil {
-		t.Fatal(err)
-	}
-	for call("GET", reader.Key).StatusCode != 401 {
-		if time.Since(start) > time.Second {
-			t.Fatal("the revoked key still passes Traefik after 1 s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Logf("revocation reached Traefik in %v", time.Since(start))
+	wasmtest.CheckEdge(t, e)
 }
 
 func freeAddr(t *testing.T) string {
