@@ -5,8 +5,9 @@
 // A full snapshot holds, for every active key, a 16-byte lookup hash
 // (SHA-256(key)[0:16]), a reference into a deduplicated policy table, and, for
 // the few keys that have them, not-before/expiry/disabled attributes in a
-// sparse side table. A bucket directory indexed by the top bits of the lookup
-// hash finds an entry with one directory read and a short scan. Opening a
+// sparse side table. Keys sit in slots by ordered linear probing: a lookup
+// computes the key's home slot from its hash and scans a few slots from there,
+// one random memory read. Opening a
 // snapshot verifies the Ed25519 signature and bounds-checks every section; the
 // key table is then read in place, and lookups allocate nothing.
 //

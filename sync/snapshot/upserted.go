@@ -4,9 +4,9 @@ import "encoding/binary"
 
 // upserted is an in-memory Bloom filter over a delta's upserted lookup hashes, built when the delta
 // is opened. A view consults it before the delta's key table: nearly every request presents a key
-// the delta did not change, and at a million keys the table's directory entry and record are reads
-// that miss the cache (about a tenth of a decision in BenchmarkVerify). A false positive only costs
-// that table lookup, which stays the authority. It is not on the wire.
+// the delta did not change, and a read of its table is one more cache miss (with format 2's
+// directory, two: about a tenth of a decision at a million keys in BenchmarkVerify). A false
+// positive only costs that table lookup, which stays the authority. It is not on the wire.
 type upserted struct {
 	words []uint64
 	mask  uint64 // number of bits - 1 (a power of two)
