@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"math/rand/v2"
@@ -102,37 +103,9 @@ func BenchmarkVerify(b *testing.B) {
 	}{{"1K", 1_000}, {"100K", 100_000}, {"1M", 1_000_000}} {
 		b.Run("keys="+size.name, func(b *testing.B) {
 			st := newBenchState(b, size.n)
-			cfg, err := ParseConfig([]byte(testConfigJSON))
-			if err != nil {
-				b.Fatal(err)
-			}
-			v, err := New(cfg) // the system clock, as in production
-			if err != nil {
-				b.Fatal(err)
-			}
-			// The presented keys, packed in one string read in order, as an edge reads each key from
-			// the request it just received: the snapshot's lookups are random, the key itself is not
-			// a cache miss the verifier could avoid. Both sub-benchmarks read the keys the same way.
-			all := strings.Join(st.keys, "")
-			keyLen := len(st.keys[0])
-			key := func(i int) string { i %= len(st.keys); return all[i*keyLen : (i+1)*keyLen] }
-			methods := [4]string{"GET", "POST", "GET", "DELETE"}
-			paths := [4]string{"/events/1", "/events", "/status", "/events?x=1"}
-			req := Request{Host: "api.example.com", ClientIP: netip.AddrFrom4([4]byte{10, 1, 2, 3})}
-			check := func(i int) Decision {
-				req.Method, req.Path, req.Key = methods[i%4], paths[i%4], key(i)
-				return v.Check(&req, st.view, Freshness{})
-			}
-			for i := range st.keys { // warm the policy cache and the rate-limit table
-				if d := check(i); !d.Allowed {
-					b.Fatalf("key %d: %v", i, d.Reason)
-				}
-			}
-			// The baseline hashes the key in place, as the verifier does (hashKey): no copy.
-			sha := func(i int) {
-				k := key(i)
-				sinkHash = sha256.Sum256(unsafe.Slice(unsafe.StringData(k), len(k)))
-			}
+			l := newBenchLoad(b, st)
+			check := func(i int) Decision { return l.check(st.view, i) }
+			sha := l.sha
 			b.Run("verify", func(b *testing.B) {
 				b.ReportAllocs()
 				for i := 0; b.Loop(); i++ {
@@ -161,4 +134,87 @@ func BenchmarkVerify(b *testing.B) {
 			})
 		})
 	}
+}
+
+// benchLoad presents a benchState's keys to a verifier as BenchmarkVerify does: the keys packed in
+// one string read in order, as an edge reads each key from the request it just received (the
+// snapshot's lookups are random; the key itself is not a cache miss the verifier could avoid), with
+// four methods and paths in turn.
+type benchLoad struct {
+	v      *Verifier
+	all    string
+	keyLen int
+	n      int
+	req    Request
+}
+
+func newBenchLoad(b *testing.B, st *benchState) *benchLoad {
+	cfg, err := ParseConfig([]byte(testConfigJSON))
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := New(cfg) // the system clock, as in production
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := &benchLoad{v: v, all: strings.Join(st.keys, ""), keyLen: len(st.keys[0]), n: len(st.keys),
+		req: Request{Host: "api.example.com", ClientIP: netip.AddrFrom4([4]byte{10, 1, 2, 3})}}
+	for i := range st.keys { // warm the policy cache and the rate-limit table
+		if d := l.check(st.view, i); !d.Allowed {
+			b.Fatalf("key %d: %v", i, d.Reason)
+		}
+	}
+	return l
+}
+
+func (l *benchLoad) key(i int) string {
+	i %= l.n
+	return l.all[i*l.keyLen : (i+1)*l.keyLen]
+}
+
+var (
+	benchMethods = [4]string{"GET", "POST", "GET", "DELETE"}
+	benchPaths   = [4]string{"/events/1", "/events", "/status", "/events?x=1"}
+)
+
+func (l *benchLoad) check(view *snapshot.View, i int) Decision {
+	l.req.Method, l.req.Path, l.req.Key = benchMethods[i%4], benchPaths[i%4], l.key(i)
+	return l.v.Check(&l.req, view, Freshness{})
+}
+
+// sha is the baseline: one SHA-256 of the key, hashed in place as the verifier does (hashKey).
+func (l *benchLoad) sha(i int) {
+	k := l.key(i)
+	sinkHash = sha256.Sum256(unsafe.Slice(unsafe.StringData(k), len(k)))
+}
+
+// BenchmarkHugePages compares, in turns in one process, decisions at 1M keys against the same
+// view opened as the sync agent opens it (a copy on huge pages, package hugepage) and from plain
+// heap memory, each against one SHA-256 of the same keys (docs/RATIONALE.md).
+func BenchmarkHugePages(b *testing.B) {
+	st := newBenchState(b, 1_000_000) // through hugepage.Load
+	_, trusted := testSigner(3)
+	base, err := snapshot.Open(bytes.Clone(st.view.Base().Bytes()), trusted, snapshot.Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	delta, err := snapshot.OpenDelta(bytes.Clone(st.view.Delta().Bytes()), trusted, snapshot.Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	plain, err := base.Apply(delta)
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := newBenchLoad(b, st)
+	on := func(view *snapshot.View) func(int) {
+		return func(i int) {
+			if d := l.check(view, i); !d.Allowed {
+				b.Fatal(d.Reason)
+			}
+		}
+	}
+	t := turns.Run(b, 1024, on(st.view), on(plain), l.sha)
+	b.ReportMetric(t[0]/t[2], "huge-x-sha256")
+	b.ReportMetric(t[1]/t[2], "plain-x-sha256")
 }
