@@ -24,8 +24,11 @@ const madvHugepage = 14 // MADV_HUGEPAGE (not in package syscall)
 // the runtime forces one that often). b itself goes to open when it is shorter than MinLen,
 // when transparent huge pages are off, or when the mapping fails.
 func Load[T any](b []byte, open func([]byte) (*T, error)) (*T, error) {
+	if len(b) < MinLen { // most deltas: nothing to read, no copy
+		return open(b)
+	}
 	size := PageSize()
-	if size == 0 || len(b) < MinLen {
+	if size == 0 {
 		return open(b)
 	}
 	mem, err := syscall.Mmap(-1, 0, len(b)+size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
@@ -46,7 +49,8 @@ func Load[T any](b []byte, open func([]byte) (*T, error)) (*T, error) {
 }
 
 // PageSize returns the size of a transparent huge page, or 0 when they are off (or unknown). It
-// reads two small files each time: Load runs a few times an hour.
+// reads two small files each time: Load asks only for blobs of MinLen or more, a full snapshot of
+// a few hundred thousand keys, which arrives a few times an hour.
 func PageSize() int {
 	mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled")
 	if err != nil || strings.Contains(string(mode), "[never]") {
