@@ -247,8 +247,7 @@ func parseBody(blob []byte, kind byte) (parsed, error) {
 // policy references and the sparse table. It reads every slot once and copies nothing. These are
 // the invariants that make a lookup's scan from the home slot find every key it holds.
 func (t *table) validate(np uint32) error {
-	le := binary.LittleEndian
-	count := 0
+	count, extras := 0, 0
 	var prevHi, prevLo uint64
 	for i := 0; i < t.slots; i++ {
 		rec := t.keys[i*t.stride : (i+1)*t.stride]
@@ -262,10 +261,15 @@ func (t *table) validate(np uint32) error {
 		if count > 0 && (hi < prevHi || hi == prevHi && lo <= prevLo) {
 			return malformed("key table not strictly ascending")
 		}
-		if h := homeSlot(hi, t.home); h > uint64(i) || h < uint64(i) && !t.occupied(i-1) {
+		h := homeSlot(hi, t.home)
+		if h > uint64(i) || h < uint64(i) && !t.occupied(i-1) {
 			return malformed("key not reachable from its home slot")
-		} else if uint64(i)-h > maxDisplacement {
+		}
+		if uint64(i)-h > maxDisplacement {
 			return malformed("key too far from its home slot")
+		}
+		if err := t.validateRef(i, np, &extras); err != nil {
+			return err
 		}
 		prevHi, prevLo = hi, lo
 		count++
@@ -276,34 +280,35 @@ func (t *table) validate(np uint32) error {
 	if t.slots > int(t.home) && !t.occupied(t.slots-1) {
 		return malformed("empty slot past the home slots")
 	}
-	j := 0
-	for i := 0; i < t.slots; i++ {
-		if !t.occupied(i) {
-			continue
-		}
-		r := t.ref(i)
-		if r>>1 >= np {
-			return malformed("policy reference out of range")
-		}
-		if r&1 == 0 {
-			continue
-		}
-		if j >= t.e || int(le.Uint32(t.xidx[j*4:])) != i {
-			return malformed("sparse table does not match the extras flags")
-		}
-		v := t.xval[j*xvalSize:]
-		f := t.xflg[j]
-		if f&^flagDisabled != 0 {
-			return malformed("unknown extras flag")
-		}
-		if f == 0 && le.Uint64(v[0:]) == 0 && le.Uint64(v[8:]) == 0 {
-			return malformed("empty extras record")
-		}
-		j++
-	}
-	if j != t.e {
+	if extras != t.e {
 		return malformed("sparse table has unreferenced records")
 	}
+	return nil
+}
+
+// validateRef checks the policy reference of the key in slot i and, when it has extras, that the
+// sparse table's next record (*next) is its and well-formed.
+func (t *table) validateRef(i int, np uint32, next *int) error {
+	le := binary.LittleEndian
+	r := t.ref(i)
+	if r>>1 >= np {
+		return malformed("policy reference out of range")
+	}
+	if r&1 == 0 {
+		return nil
+	}
+	j := *next
+	if j >= t.e || int(le.Uint32(t.xidx[j*4:])) != i {
+		return malformed("sparse table does not match the extras flags")
+	}
+	v, f := t.xval[j*xvalSize:], t.xflg[j]
+	if f&^flagDisabled != 0 {
+		return malformed("unknown extras flag")
+	}
+	if f == 0 && le.Uint64(v[0:]) == 0 && le.Uint64(v[8:]) == 0 {
+		return malformed("empty extras record")
+	}
+	*next = j + 1
 	return nil
 }
 
