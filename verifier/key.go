@@ -143,6 +143,17 @@ func requestHost(r *Request) string {
 	return stripPort(host)
 }
 
+// ParseClientAddr reads a client's address as proxies and callers report it, with or without a
+// port ("10.1.2.3", "10.1.2.3:5555", "[::1]:80"), IPv4-mapped IPv6 unmapped. ok is false, and the
+// zero Addr (which fails every CIDR restriction) returned, for anything else.
+func ParseClientAddr(s string) (a netip.Addr, ok bool) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	a, err := netip.ParseAddr(s)
+	return a.Unmap(), err == nil
+}
+
 // clientIP is Request.ClientIP, or the Attributes' when set.
 func (r *Request) clientIP() netip.Addr {
 	if r.Attributes != nil {

@@ -153,3 +153,27 @@ func FuzzKeyFrom(f *testing.F) {
 		_ = canonicalPath(target)
 	})
 }
+
+func TestParseClientAddr(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string // "" when not an address
+	}{
+		{"10.1.2.3", "10.1.2.3"},
+		{"10.1.2.3:5555", "10.1.2.3"},
+		{"[::1]:80", "::1"},
+		{"2001:db8::1", "2001:db8::1"},
+		{"::ffff:10.1.2.3", "10.1.2.3"},
+		{"[::ffff:10.1.2.3]:443", "10.1.2.3"},
+		{"", ""},
+		{"host:80", ""},
+		{"999.1.1.1", ""},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			a, ok := ParseClientAddr(tc.in)
+			if ok != (tc.want != "") || (ok && a.String() != tc.want) || (!ok && a.IsValid()) {
+				t.Fatalf("ParseClientAddr(%q) = %v, %v; want %q", tc.in, a, ok, tc.want)
+			}
+		})
+	}
+}

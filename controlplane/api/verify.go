@@ -37,13 +37,10 @@ func (s *Server) verifyKey(c *gin.Context) {
 	}
 	var ip netip.Addr
 	if req.IP != "" {
-		if ip, err = netip.ParseAddr(req.IP); err != nil {
-			ap, perr := netip.ParseAddrPort(req.IP) // as a proxy reports its peer: 10.1.2.3:5555, [::1]:80
-			if perr != nil {
-				s.fail(c, validation("ip must be an IPv4 or IPv6 address"), "")
-				return
-			}
-			ip = ap.Addr()
+		var ok bool
+		if ip, ok = verifier.ParseClientAddr(req.IP); !ok {
+			s.fail(c, validation("ip must be an IPv4 or IPv6 address, with or without a port"), "")
+			return
 		}
 	}
 	ctx := c.Request.Context()

@@ -303,11 +303,8 @@ func clientIP() netip.Addr {
 	if err != nil {
 		return netip.Addr{}
 	}
-	if ap, err := netip.ParseAddrPort(string(b)); err == nil {
-		return ap.Addr().Unmap()
-	}
-	a, _ := netip.ParseAddr(string(b))
-	return a.Unmap()
+	a, _ := verifier.ParseClientAddr(string(b))
+	return a
 }
 
 type errString string

@@ -10,6 +10,8 @@ package abi
 import (
 	"net/netip"
 	"unsafe"
+
+	"github.com/keyplane/keyplane/verifier"
 )
 
 // field is one reusable read buffer.
@@ -108,12 +110,8 @@ func (f *Fields) Referer() string { return f.header(&f.referer, "Referer") }
 
 // ClientIP returns the client's address (the host's source address, without its port).
 func (f *Fields) ClientIP() netip.Addr {
-	addr := f.addr.read(fieldSourceAddr)
-	if ap, err := netip.ParseAddrPort(addr); err == nil {
-		return ap.Addr().Unmap()
-	}
-	a, _ := netip.ParseAddr(addr)
-	return a.Unmap()
+	a, _ := verifier.ParseClientAddr(f.addr.read(fieldSourceAddr))
+	return a
 }
 
 // http-wasm's header_kind and body_kind values.
