@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/ed25519"
 	"encoding/binary"
 	"slices"
@@ -107,7 +108,7 @@ func prepareTable(keys []Key) (*encTable, error) {
 		s := sorted[start[h]:start[h+1]]
 		// insertion sort: a home slot has about one key
 		for i := 1; i < len(s); i++ {
-			for j := i; j > 0 && less(&s[j], &s[j-1]); j-- {
+			for j := i; j > 0 && compareRecs(&s[j], &s[j-1]) < 0; j-- {
 				s[j], s[j-1] = s[j-1], s[j]
 			}
 		}
@@ -136,12 +137,8 @@ func prepareTable(keys []Key) (*encTable, error) {
 	return t, nil
 }
 
-func less(a, b *rec) bool {
-	if a.hi != b.hi {
-		return a.hi < b.hi
-	}
-	return a.lo < b.lo
-}
+// compareRecs orders records by lookup hash.
+func compareRecs(a, b *rec) int { return cmp.Or(cmp.Compare(a.hi, b.hi), cmp.Compare(a.lo, b.lo)) }
 
 // canonList returns l sorted and deduplicated, copying into scratch only when
 // l is not already strictly ascending.
@@ -477,13 +474,5 @@ func finishDelta(h Header, t *encTable, inc [][hashSize]byte, nExclude int, each
 // find reports whether the prepared table holds lookup hash h.
 func (t *encTable) find(h [hashSize]byte) (int, bool) {
 	hi, lo := binary.BigEndian.Uint64(h[0:8]), binary.BigEndian.Uint64(h[8:16])
-	return slices.BinarySearchFunc(t.recs, rec{hi: hi, lo: lo}, func(a, b rec) int {
-		switch {
-		case less(&a, &b):
-			return -1
-		case less(&b, &a):
-			return 1
-		}
-		return 0
-	})
+	return slices.BinarySearchFunc(t.recs, rec{hi: hi, lo: lo}, func(a, b rec) int { return compareRecs(&a, &b) })
 }
