@@ -153,15 +153,7 @@ func benchView(b *testing.B, f *benchFixture) *View {
 	defer b.StartTimer()
 	rng := rand.New(rand.NewPCG(7, uint64(len(f.keys))))
 	ups, rev := deltaInput(rng, f.keys, len(f.keys)/100, len(f.keys)/100)
-	db, err := BuildDelta(testHeader(2), f.snap, ups, rev, f.sig)
-	if err != nil {
-		b.Fatal(err)
-	}
-	d, err := OpenDelta(db, f.trust, Limits{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	v, err := f.snap.Apply(d)
+	v, err := f.snap.Apply(mustDelta(b, testHeader(2), f.snap, ups, rev, f.sig, f.trust))
 	if err != nil {
 		b.Fatal(err)
 	}

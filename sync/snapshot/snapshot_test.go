@@ -35,6 +35,20 @@ func mustOpen(t testing.TB, blob []byte, tr Trusted) *Snapshot {
 	return s
 }
 
+// mustDelta builds and opens a delta on base.
+func mustDelta(t testing.TB, h Header, base *Snapshot, ups []Key, rev [][32]byte, s Signer, tr Trusted) *Delta {
+	t.Helper()
+	blob, err := BuildDelta(h, base, ups, rev, s)
+	if err != nil {
+		t.Fatalf("BuildDelta: %v", err)
+	}
+	d, err := OpenDelta(blob, tr, Limits{})
+	if err != nil {
+		t.Fatalf("OpenDelta: %v", err)
+	}
+	return d
+}
+
 func checkEntry(t *testing.T, got Entry, k *Key) {
 	t.Helper()
 	if got.Policy == nil || !policyEqual(*got.Policy, k.Policy) {
@@ -544,14 +558,7 @@ func TestRevocationExact(t *testing.T) {
 				changed[k.Hash] = len(ups)
 				ups = append(ups, k)
 			}
-			db, err := BuildDelta(testHeader(2), base, ups, rev, signer)
-			if err != nil {
-				t.Fatal(err)
-			}
-			d, err := OpenDelta(db, trusted, Limits{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			d := mustDelta(t, testHeader(2), base, ups, rev, signer, trusted)
 			if d.Revoked() != tc.revoked || d.Len() != len(ups) {
 				t.Fatalf("Revoked()=%d Len()=%d", d.Revoked(), d.Len())
 			}
@@ -609,7 +616,7 @@ func TestRevocationExact(t *testing.T) {
 					casc += 8 + 8*uint64(len(f.words))
 				}
 				t.Logf("cascade: %d levels, %d bytes, %.2f bytes per revoked key; delta %d bytes",
-					len(d.casc.levels), casc, float64(casc)/float64(tc.revoked), len(db))
+					len(d.casc.levels), casc, float64(casc)/float64(tc.revoked), d.Size())
 			}
 		})
 	}
@@ -706,14 +713,7 @@ func TestLookupAllocatesNothing(t *testing.T) {
 	for i := 0; i < 500; i++ {
 		rev = append(rev, keys[i].Hash)
 	}
-	db, err := BuildDelta(testHeader(2), base, ups, rev, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := OpenDelta(db, trusted, Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := mustDelta(t, testHeader(2), base, ups, rev, signer, trusted)
 	v, err := base.Apply(d)
 	if err != nil {
 		t.Fatal(err)

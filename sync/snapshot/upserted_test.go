@@ -14,14 +14,7 @@ func TestUpsertedFilter(t *testing.T) {
 		keys := genKeys(rng, 2000, 3, 10)
 		base := mustOpen(t, mustBuild(t, testHeader(1), keys, sig), trust)
 		ups := genKeys(rng, n, 3, 10)
-		blob, err := BuildDelta(testHeader(2), base, ups, nil, sig)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := OpenDelta(blob, trust, Limits{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := mustDelta(t, testHeader(2), base, ups, nil, sig, trust)
 		for i := range ups {
 			if !d.upserted.mayHold(&ups[i].Hash) {
 				t.Fatalf("n=%d: upserted key %d filtered out", n, i)
