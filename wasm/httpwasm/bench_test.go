@@ -29,7 +29,7 @@ func BenchmarkModule(b *testing.B) {
 	syn := wasmtest.NewSynthetic(b, n)
 	dir := b.TempDir()
 	syn.WriteStateDir(b, dir)
-	cfg := []byte(fmt.Sprintf(`{"routes":[{"method":"POST","path":"/events","scopes":["events:write"]}],"snapshot_dir":%q}`, dir))
+	cfg := []byte(fmt.Sprintf(`{%s,"snapshot_dir":%q}`, wasmtest.Policy, dir))
 	bearer := make([]string, n) // the Authorization values, made once: not the host's cost
 	for i, k := range syn.Keys {
 		bearer[i] = "Bearer " + k
@@ -66,30 +66,15 @@ func BenchmarkModule(b *testing.B) {
 	// paired: the TinyGo module, the host floor and the native verifier alone (the same keys and
 	// configuration, the request's fields given directly) in turns (package turns).
 	b.Run("paired/keys=100K", func(b *testing.B) {
-		if wasmOf["httpwasm (TinyGo)"] == nil || wasmOf["host-floor"] == nil {
-			b.Skip("the TinyGo module or the floor is not built")
-		}
 		mod, _ := newModuleHandler(parent, wasmOf["httpwasm (TinyGo)"], cfg, dir)
 		floor, _ := newModuleHandler(parent, wasmOf["host-floor"], cfg, dir)
 		v, snap := syn.Native(b, cfg)
-		req := httptest.NewRequest("POST", "/events", nil)
-		w := &statusWriter{h: http.Header{}}
-		through := func(h http.Handler) func(i int) {
-			return func(i int) {
-				req.Header.Set("Authorization", bearer[i%n])
-				w.code = 0
-				clear(w.h)
-				h.ServeHTTP(w, req)
-				if w.code != 0 && w.code != 200 {
-					b.Fatalf("status %d", w.code)
-				}
-			}
-		}
+		toMod, toFloor := sendTo(b, mod, bearer), sendTo(b, floor, bearer)
 		for i := 0; i < 1000; i++ { // warm both instances
-			through(mod)(i)
-			through(floor)(i)
+			toMod(i)
+			toFloor(i)
 		}
-		t := turns.Run(b, wasmtest.PairedRound, through(mod), through(floor), syn.NativeCheck(b, v, snap))
+		t := turns.Run(b, wasmtest.PairedRound, toMod, toFloor, syn.NativeCheck(b, v, snap))
 		b.ReportMetric(t[0], "module-ns/op")
 		b.ReportMetric(t[1], "floor-ns/op")
 		b.ReportMetric(t[2], "native-ns/op")
@@ -121,14 +106,22 @@ func newModuleHandler(b *testing.B, wasm, cfg []byte, dir string) (http.Handler,
 	return mw.NewHandler(ctx, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})), mem
 }
 
-// serve times b.N requests through h, each with the next key, on one reused request and a
-// response writer that only keeps the status: what is timed is the handler, not httptest's
-// allocations.
+// serve times b.N requests through h (sendTo).
 func serve(b *testing.B, h http.Handler, bearer []string) {
-	req := httptest.NewRequest("POST", "/events", nil)
-	w := &statusWriter{h: http.Header{}}
+	send := sendTo(b, h, bearer)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		send(i)
+	}
+}
+
+// sendTo returns a function that sends request i through h with key i, on one reused request and
+// a response writer that only keeps the status (what is timed is the handler, not httptest's
+// allocations), and fails b unless it is let through.
+func sendTo(b *testing.B, h http.Handler, bearer []string) func(i int) {
+	req := httptest.NewRequest("POST", "/events", nil)
+	w := &statusWriter{h: http.Header{}}
+	return func(i int) {
 		req.Header.Set("Authorization", bearer[i%len(bearer)])
 		w.code = 0
 		clear(w.h)

@@ -21,8 +21,7 @@ func BenchmarkModule(b *testing.B) {
 	defer log.SetOutput(os.Stderr)
 	const n = 100_000
 	syn := wasmtest.NewSynthetic(b, n)
-	cfg := fmt.Sprintf(`{"routes":[{"method":"POST","path":"/events","scopes":["events:write"]}],`+
-		`"control_plane":{"cluster":"keyplane","token":"t"},"signing_keys":%s}`, syn.SigningKeys)
+	cfg := fmt.Sprintf(`{%s,"control_plane":{"cluster":"keyplane","token":"t"},"signing_keys":%s}`, wasmtest.Policy, syn.SigningKeys)
 	bearer := make([]string, n) // the Authorization values, made once: not the host's cost
 	for i, k := range syn.Keys {
 		bearer[i] = "Bearer " + k
@@ -75,13 +74,9 @@ func BenchmarkModule(b *testing.B) {
 	// holds a global lock while it runs, so the floor cannot take turns with the module: it has
 	// its own row above.)
 	b.Run("paired/keys=100K", func(b *testing.B) {
-		modVM := vms["proxywasm (TinyGo)"]
-		if modVM == nil {
-			b.Skip("the TinyGo module is not built")
-		}
-		mod, resetMod := start(b, modVM)
+		mod, resetMod := start(b, vms["proxywasm (TinyGo)"]) // wasmtest.Modules skipped or failed if missing
 		defer resetMod()
-		v, snap := syn.Native(b, []byte(`{"routes":[{"method":"POST","path":"/events","scopes":["events:write"]}]}`))
+		v, snap := syn.Native(b, []byte(`{`+wasmtest.Policy+`}`))
 		t := turns.Run(b, wasmtest.PairedRound, mod, syn.NativeCheck(b, v, snap))
 		b.ReportMetric(t[0], "module-ns/op")
 		b.ReportMetric(t[1], "native-ns/op")
