@@ -3,6 +3,8 @@ package verifier
 import (
 	"encoding/base64"
 	"strconv"
+
+	"github.com/keyplane/keyplane/sync/snapshot"
 )
 
 // FailureMode is what an edge does when it has no usable key snapshot.
@@ -203,6 +205,18 @@ func readControlPlane(r *jsonReader, path string) (ControlPlane, error) {
 		err = configError(path, `needs a "cluster" and a "token"`)
 	}
 	return cp, err
+}
+
+// Trust adds keys to t (made when nil) and returns it: the set snapshot.Open checks a blob's
+// signing key against.
+func Trust(t snapshot.Trusted, keys []SigningKey) snapshot.Trusted {
+	if t == nil {
+		t = snapshot.Trusted{}
+	}
+	for _, k := range keys {
+		t[k.ID] = k.PublicKey
+	}
+	return t
 }
 
 // ParseSigningKeys reads the document of GET /v1/signing-keys (also what the sync agent keeps in

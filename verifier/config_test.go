@@ -189,3 +189,12 @@ func TestParseSigningKeys(t *testing.T) {
 		t.Fatal("unknown field accepted")
 	}
 }
+
+func TestTrust(t *testing.T) {
+	a := SigningKey{ID: "a", PublicKey: []byte{1}}
+	b := SigningKey{ID: "b", PublicKey: []byte{2}}
+	got := Trust(Trust(nil, []SigningKey{a}), []SigningKey{b})
+	if len(got) != 2 || got["a"][0] != 1 || got["b"][0] != 2 {
+		t.Fatalf("Trust: %v", got)
+	}
+}

@@ -104,15 +104,10 @@ func (g *guest) reload(now time.Time) {
 }
 
 func (g *guest) load(st []byte, now time.Time) error {
-	trusted := snapshot.Trusted{}
-	for _, k := range g.cfg.SigningKeys {
-		trusted[k.ID] = k.PublicKey
-	}
+	trusted := verifier.Trust(nil, g.cfg.SigningKeys)
 	if doc, err := os.ReadFile(g.path("trusted.json")); err == nil {
 		if keys, err := verifier.ParseSigningKeys(doc); err == nil {
-			for _, k := range keys {
-				trusted[k.ID] = k.PublicKey
-			}
+			trusted = verifier.Trust(trusted, keys)
 		}
 	}
 	blob, err := os.ReadFile(g.path("snapshot.kps"))

@@ -73,10 +73,7 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	}
 	p.cfg = cfg
 	p.rules.Workspace = cfg.ControlPlane.Workspace
-	p.trusted = snapshot.Trusted{}
-	for _, k := range cfg.SigningKeys {
-		p.trusted[k.ID] = k.PublicKey
-	}
+	p.trusted = verifier.Trust(nil, cfg.SigningKeys)
 	if err := proxywasm.SetTickPeriodMilliSeconds(uint32(cfg.ControlPlane.PollMillis)); err != nil {
 		proxywasm.LogCriticalf("keyplane: tick: %v", err)
 		return types.OnPluginStartStatusFailed

@@ -75,15 +75,11 @@ func load(dir string) error {
 	if err != nil {
 		return err
 	}
-	trusted := snapshot.Trusted{}
-	for _, k := range sk {
-		trusted[k.ID] = k.PublicKey
-	}
 	blob, err := os.ReadFile(dir + "/snapshot.kps")
 	if err != nil {
 		return err
 	}
-	base, err := snapshot.Open(blob, trusted, snapshot.Limits{})
+	base, err := snapshot.Open(blob, verifier.Trust(nil, sk), snapshot.Limits{})
 	if err != nil {
 		return err
 	}
@@ -146,13 +142,14 @@ func run(kind, n uint32) uint64 {
 	case KindMissingScope:
 		want = verifier.ReasonInsufficientScope
 	}
-	keys, fresh := cur.Keys(), verifier.Freshness{ExpiresAt: cur.ExpiresAt()}
+	st, exp := cur.Check()
+	fresh := verifier.Freshness{ExpiresAt: exp}
 	ok := true
 	for i := uint32(0); i < n; i++ {
 		if kind == KindAllowed {
 			r.Key = nextKey()
 		}
-		if d := v.Check(r, keys, fresh); d.Reason != want {
+		if d := v.Check(r, st, fresh); d.Reason != want {
 			ok = false
 		}
 	}
