@@ -12,6 +12,7 @@ package main
 
 import (
 	"bytes"
+	"net/netip"
 	"os"
 	"time"
 
@@ -55,7 +56,8 @@ func (c *requestClock) Now() time.Time { return c.now }
 
 type guest struct {
 	fields     *abi.Fields
-	keyHeader  string // the key header's name, canonical; "" when keys come in the query only
+	attrs      attributes // fields, as the verifier asks for them
+	keyHeader  string     // the key header's name, canonical; "" when keys come in the query only
 	idScratch  [apikey.IDLen]byte
 	numScratch [20]byte // a 429's numbers (DenialHeadersCopied)
 	clock      requestClock
@@ -76,6 +78,7 @@ func newGuest(doc []byte) (*guest, error) {
 		return nil, errString(`the configuration needs "snapshot_dir", the directory keyplane sync --out writes`)
 	}
 	g := &guest{cfg: cfg, fields: abi.NewFields(), clock: requestClock{now: time.Now()}}
+	g.attrs = attributes{g.fields}
 	if g.v, err = verifier.New(cfg, verifier.WithClock(&g.clock)); err != nil {
 		return nil, err
 	}
@@ -151,7 +154,7 @@ func (g *guest) handle(req api.Request, resp api.Response) (next bool, reqCtx ui
 		hv = f.Key(g.keyHeader)
 	}
 	key, _ := g.v.ExtractKey(hv, uri)
-	r := verifier.Request{Method: f.Method(), Path: uri, Key: key, Attributes: f}
+	r := verifier.Request{Method: f.Method(), Path: uri, Key: key, Attributes: &g.attrs}
 	keys, exp := g.cur.Check()
 	d := g.v.Check(&r, keys, verifier.Freshness{ExpiresAt: exp})
 	if !d.Allowed {
@@ -171,6 +174,14 @@ func (g *guest) handle(req api.Request, resp api.Response) (next bool, reqCtx ui
 	// Set replaces whatever the client sent; the host copies each value before Set returns.
 	d.IdentityHeadersCopied(&g.idScratch, setIdentityHeader, removeIdentityHeader)
 	return true, 0
+}
+
+// attributes are the request's fields as a verifier.Attributes: the client's address parsed.
+type attributes struct{ *abi.Fields }
+
+func (a *attributes) ClientIP() netip.Addr {
+	ip, _ := verifier.ParseClientAddr(a.SourceAddr())
+	return ip
 }
 
 // The identity headers by their canonical names (abi.Canonical says why).

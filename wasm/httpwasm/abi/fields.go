@@ -7,12 +7,7 @@
 // must not keep a view past the request (the verifier keeps nothing).
 package abi
 
-import (
-	"net/netip"
-	"unsafe"
-
-	"github.com/keyplane/keyplane/verifier"
-)
+import "unsafe"
 
 // field is one reusable read buffer.
 type field struct{ buf []byte }
@@ -49,9 +44,10 @@ func (f *field) read(which int) string {
 
 func bufPtr(b []byte) uint32 { return uint32(uintptr(unsafe.Pointer(unsafe.SliceData(b)))) }
 
-// Fields reads the current request. Its Host, Origin, Referer and ClientIP methods make it a
-// verifier.Attributes: the verifier asks for them only when a key's policy restricts hosts or
-// client addresses, so most requests never pay for those reads.
+// Fields reads the current request. Its Host, Origin, Referer and SourceAddr methods are what a
+// verifier.Attributes needs: the verifier asks for them only when a key's policy restricts hosts
+// or client addresses, so most requests never pay for those reads. (The package stays free of
+// the verifier, so that the host-floor guest is the ABI and nothing else.)
 type Fields struct {
 	uri, method, key, host, origin, referer, addr field
 }
@@ -108,11 +104,8 @@ func (f *Fields) Origin() string { return f.header(&f.origin, "Origin") }
 // Referer returns the Referer header.
 func (f *Fields) Referer() string { return f.header(&f.referer, "Referer") }
 
-// ClientIP returns the client's address (the host's source address, without its port).
-func (f *Fields) ClientIP() netip.Addr {
-	a, _ := verifier.ParseClientAddr(f.addr.read(fieldSourceAddr))
-	return a
-}
+// SourceAddr returns the client's address as the host gives it (an address, often with a port).
+func (f *Fields) SourceAddr() string { return f.addr.read(fieldSourceAddr) }
 
 // http-wasm's header_kind and body_kind values.
 const (
